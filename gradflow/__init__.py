@@ -3,9 +3,15 @@
 Each model writes its loss and gradient by hand, in closed form; the engine integrates
 gradient flow ``dθ/dt = -∇L(θ)`` with :func:`scipy.integrate.solve_ivp`, runs gradient
 descent and Adam on the same loss, checks gradients, and records trajectories.
+
+The public names are re-exported here; the engine modules and ``plots`` are imported on
+first use, so that ``import gradflow`` stays light (matplotlib is loaded only for plots).
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -14,11 +20,35 @@ from gradflow.model import Model
 from gradflow.params import Params
 from gradflow.trajectory import Trajectory, load
 
-__all__ = [
-    "Model",
-    "Params",
-    "Trajectory",
-    "load",
-    "models",
-    "__version__",
-]
+#: public name -> (module, attribute); attribute None means the module itself
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "integrate_flow": ("gradflow.flow", "integrate_flow"),
+    "gradient_descent": ("gradflow.descent", "gradient_descent"),
+    "adam": ("gradflow.descent", "adam"),
+    "Stage": ("gradflow.stages", "Stage"),
+    "run_stages": ("gradflow.stages", "run_stages"),
+    "stages": ("gradflow.stages", None),
+    "compare": ("gradflow.compare", "compare"),
+    "convergence_order": ("gradflow.compare", "convergence_order"),
+    "check_gradient": ("gradflow.checks", "check_gradient"),
+    "check_model": ("gradflow.checks", "check_model"),
+    "checks": ("gradflow.checks", None),
+    "flow": ("gradflow.flow", None),
+    "plots": ("gradflow.plots", None),
+}
+
+__all__ = ["Model", "Params", "Trajectory", "load", "models", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module_name, attr = _LAZY[name]
+        module = importlib.import_module(module_name)
+        value = module if attr is None else getattr(module, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gradflow' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
