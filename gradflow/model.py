@@ -156,3 +156,7 @@ class Model:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
+
+
+for _kind in _COUNTED:
+    setattr(Model, _kind, _counted(_kind, Model.__dict__[_kind]))
