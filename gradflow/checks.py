@@ -4,8 +4,9 @@ Four independent tests, each run **per parameter block** so that a failure names
 block (``W_Q``) or the pair of blocks (``W_Q``, ``W_V``) whose derivation is wrong:
 
 central differences
-    ``(L(θ + h v) − L(θ − h v)) / 2h`` against ``∇L·v`` along random directions ``v``
-    inside one block, and element by element on a few coordinates of each block.
+    ``(L(θ + h v) − L(θ − h v)) / 2h`` against ``∇L·v`` along directions ``v`` inside one
+    block (half along the block's gradient, half random), and element by element on a
+    few coordinates of each block.
 complex step
     ``Im L(θ + i h v) / h`` with ``h = 1e-30``: no subtraction, so it agrees with a
     correct gradient to machine precision (Squire & Trapp 1998).  Needs a model whose
@@ -29,7 +30,12 @@ Tolerances (see ``docs/numerics.md``): central differences with ``h = ε^{1/3}·
 (``s`` the block's scale) carry a truncation error ``O(h²) ≈ 1e-11`` and a round-off
 ``O(ε/h) ≈ 1e-11`` relative to the loss scale, so ``fd_tol = 1e-6`` leaves five orders of
 margin while a gradient wrong by 1 % gives an error near ``5e-3``.  The complex step is
-exact to ``~1e-15``; ``cs_tol = 1e-9`` leaves room for ill-conditioned losses.
+exact to ``~1e-15``; ``cs_tol = 1e-9`` leaves room for ill-conditioned losses.  The
+symmetry test compares ``uᵀJw`` with ``wᵀJu`` where ``J`` comes from central differences
+of the gradient (error ``~1e-10·‖J‖``); for random ``u, w`` in a block of ``n`` entries
+``uᵀJw`` is only ``~‖J‖/√n`` (measured ``1.5e-6`` asymmetry on the 8192-entry blocks of
+the co-occurrence model), so ``sym_tol = 1e-4``; an inconsistent gradient (one block
+scaled by 1 %) gives ``~5e-3``.
 """
 
 from __future__ import annotations
@@ -239,7 +245,7 @@ def check_gradient(
     symmetry: bool = True,
     fd_tol: float = 1e-6,
     cs_tol: float = 1e-9,
-    sym_tol: float = 1e-5,
+    sym_tol: float = 1e-4,
     where: str = "the given point",
 ) -> GradientReport:
     """Check ``model.grad`` against the loss at ``params``, block by block.
@@ -319,8 +325,13 @@ def check_gradient(
         h = _EPS ** (1 / 3) * s
         worst_fd = 0.0
         worst_cs = 0.0
+        g_unit = g / res.grad_norm if res.grad_norm > 0 else np.zeros_like(g)
         for _ in range(directions):
-            v = _direction(rng, x.shape)
+            # half along the gradient, half random: a random direction alone in a block of
+            # 10^4 entries sees only |g|/100 of the gradient, and the relative error of
+            # ∇L·v would then measure round-off rather than the gradient
+            v = _direction(rng, x.shape) + g_unit
+            v = v / np.linalg.norm(v)
             exact = float(np.sum(g * v))
             lp = float(np.real(_loss(model, _shift(params, name, h * v))))
             lm = float(np.real(_loss(model, _shift(params, name, -h * v))))
@@ -446,7 +457,14 @@ def _symmetry(
 
     gnorm = float(np.sqrt(sum(np.sum(np.asarray(grad[k]) ** 2) for k in names)))
     floor = 1e-8 * (gnorm + 1.0)
-    first = {k: _direction(rng, params[k].shape) for k in names}
+
+    def along_gradient(k: str) -> np.ndarray:
+        g = np.asarray(grad[k])
+        gn = np.linalg.norm(g)
+        v = _direction(rng, g.shape) + (g / gn if gn > 0 else 0.0)
+        return v / np.linalg.norm(v)
+
+    first = {k: along_gradient(k) for k in names}
     second = {k: _direction(rng, params[k].shape) for k in names}
     j_first = {k: jvp(k, first[k]) for k in names}
     out: list[PairCheck] = []
