@@ -1,0 +1,907 @@
+"""Two-mixture linear classification with a two-headed ReLU transformer.
+
+Yang, Wang, Lee, Liang, *Transformers Provably Learn Two-Mixture of Linear Classification
+via Gradient Flow*, ICLR 2025 (spec ``specs/two_mixture.md``).
+
+**This is a reconstruction ("model R").**  The paper's full text could not be read.  The
+facts that could be read (the structure of the data, a symmetric two-headed transformer
+with ReLU neurons whose 1-D values are averaged over queries before the ReLU, trained
+weights ``w, b, W_K, W_Q``, the initialisation, GD with learning rate 0.1, K = 2 and
+L = 3, a three-stage algorithm) are built in as stated.  Everything else is a choice of
+the spec (§11), exposed as a constructor switch so that only defaults need change once
+the paper is read:
+
+* data (§3, A1): tokens ``[z_k, s_1 c_1, ..., s_K c_K, 0, ...]``, label ``y = s_k``;
+  ``irrelevant="random_sign"`` (all signals present) or ``"absent"``;
+* heads (§4.2, A2): ``f = σ(u_+) - σ(u_-)``, separate attention per head;
+* pooling (A3): ``pool="pre_relu"`` (query average inside σ, as a reviewer describes)
+  or ``"post_relu"``;
+* score scale ``kappa`` (A4), whether ``b`` trains (``train_b``, A5), logistic loss (A6),
+  exact population or a sample (A7), one neuron per head (A11);
+* ``activation="softplus"`` replaces the ReLU by a smooth one (for GD-vs-GF tests).
+
+Two models live here:
+
+* :class:`TwoMixture` — weight space: ``w (2, d)``, ``b (2,)``, ``W_K, W_Q (2, m, d)``
+  (head + first, then head -).
+* :class:`TwoMixtureGram` — the exact Gram ("mean-field infinite-width") system of §6.2
+  on ``(w, b, P, A, B)`` with ``P = κ W_Kᵀ W_Q``, ``A = κ W_Kᵀ W_K``, ``B = κ W_Qᵀ W_Q``.
+
+Both share the forward pass and backward pass below, written with the spec's names
+(§4–5): scores ``S``, attention ``p`` (softmax over keys), values ``v = w·x``, pooled
+``v̄``, pre-activations ``u``, output ``f``; backward ``r``, ``E``, ``D = ∂L/∂S``,
+``Γ = ∂L/∂P``.
+
+ReLU and complex step: the ReLU is ``np.where(u.real > 0, u, 0)`` and the loss is built
+from analytic pieces (``tanh``, ``log1p``, ``exp``), so the loss is analytic in the
+parameters everywhere except on the kink ``u = 0``; ``complex_safe = True`` and the
+complex-step derivative equals the gradient wherever no pre-activation sits exactly at
+zero (it is the one-sided derivative of the active branch there, which is also what
+:meth:`TwoMixture.grad` returns).  Central differences are wrong across a kink; during a
+ReLU sliding mode (§6.3) pre-activations sit at ``|u| ~ 1e-16`` and only the complex step
+is meaningful there.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from gradflow.model import Model
+from gradflow.params import validate_params
+
+__all__ = [
+    "TwoMixture",
+    "TwoMixtureGram",
+    "TwoMixtureData",
+    "population",
+    "sample",
+    "algorithm1",
+    "lemma61_params",
+]
+
+CITATION = (
+    "Hongru Yang, Zhangyang Wang, Jason D. Lee, Yingbin Liang. Transformers Provably Learn "
+    "Two-Mixture of Linear Classification via Gradient Flow. ICLR 2025."
+)
+
+#: head signs: f = σ(u_+) - σ(u_-)
+SIGN = np.array([1.0, -1.0])
+
+_POOLS = ("pre_relu", "post_relu")
+_IRRELEVANT = ("random_sign", "absent")
+_ACTIVATIONS = ("relu", "softplus")
+_BASES = ("onehot", "random")
+_POPULATIONS = ("exact", "sample")
+_PATHS = ("auto", "einsum", "matmul")
+
+
+# --- primitives (analytic in their argument, so complex-step safe) -----------------
+def relu(u: np.ndarray) -> np.ndarray:
+    """``max(u, 0)`` decided on the real part: analytic away from ``u = 0``."""
+    return np.where(u.real > 0, u, 0)
+
+
+def relu_prime(u: np.ndarray) -> np.ndarray:
+    """``1[u > 0]`` as float (the derivative used on the kink is 0)."""
+    return (u.real > 0).astype(float)
+
+
+def softplus(u: np.ndarray) -> np.ndarray:
+    """``log(1 + e^u) = max(u, 0) + log(1 + e^{-|u|})``: no overflow, analytic for complex ``u``.
+
+    The branch is chosen on ``u.real >= 0`` for both terms, so each branch is one analytic
+    function (``u + log1p(e^{-u})`` or ``log1p(e^{u})``), including at ``u.real = 0``.
+    """
+    pos = u.real >= 0
+    return np.where(pos, u, 0) + np.log1p(np.exp(np.where(pos, -u, u)))
+
+
+def sigmoid(u: np.ndarray) -> np.ndarray:
+    """``1 / (1 + e^{-u})`` written with ``tanh`` (analytic, no overflow)."""
+    return 0.5 * (1.0 + np.tanh(0.5 * u))
+
+
+def logistic_loss(z: np.ndarray) -> np.ndarray:
+    """``ℓ(z) = log(1 + e^{-z})`` (§4.3)."""
+    return softplus(-z)
+
+
+def logistic_g(z: np.ndarray) -> np.ndarray:
+    """``g(z) = -ℓ'(z) = 1 / (1 + e^{z})`` (§4.3, the paper's ``g``)."""
+    return 0.5 * (1.0 - np.tanh(0.5 * z))
+
+
+def softmax(S: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, shifted by the real part's max (exact for any shift)."""
+    e = np.exp(S - S.real.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+# --- data (§3) -----------------------------------------------------------------------
+class TwoMixtureData:
+    """A data set of the K-mixture task: tokens, labels and each sample's configuration.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, L, d)
+        Tokens as rows: ``X[i, 0] = z_k``, ``X[i, 1 + j] = s_j c_j``, zeros after.
+    y : ndarray, shape (n,)
+        Labels ``y = s_k`` in {-1, +1}.
+    k : ndarray of int, shape (n,)
+        Identifier (mixture) of each sample, 0-based.
+    s : ndarray, shape (n, K)
+        Signs of the signal tokens.
+    hard : ndarray of bool, shape (n,)
+        Inconsistent samples (not all signs equal).
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, k: np.ndarray, s: np.ndarray):
+        self.X = np.ascontiguousarray(X, dtype=float)
+        self.y = np.asarray(y, dtype=float)
+        self.k = np.asarray(k, dtype=int)
+        self.s = np.asarray(s, dtype=float)
+        self.hard = ~np.all(self.s == self.s[:, :1], axis=1)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def _tokens(
+    k: np.ndarray, s: np.ndarray, z: np.ndarray, signals: np.ndarray, L: int, irrelevant: str
+) -> np.ndarray:
+    """Stack ``[z_k, s_1 c_1, ..., s_K c_K, 0...]`` per sample.
+
+    ``signals`` has shape ``(n, K, d)``: the signal vectors of each sample (the same
+    ``c_j`` for every sample in the synthetic task, an image for MNIST).
+    """
+    n, K = s.shape
+    d = z.shape[1]
+    X = np.zeros((n, L, d))
+    X[:, 0] = z[k]
+    sig = s[:, :, None] * signals
+    if irrelevant == "absent":
+        sig = sig * (np.arange(K)[None, :] == k[:, None])[:, :, None]
+    X[:, 1 : K + 1] = sig
+    return X
+
+
+def population(
+    K: int, L: int, z: np.ndarray, c: np.ndarray, irrelevant: str = "random_sign"
+) -> TwoMixtureData:
+    """All ``K 2^K`` equiprobable configurations (§3), each once.
+
+    Parameters
+    ----------
+    K, L : int
+        Number of mixtures and sequence length (``L >= K + 1``).
+    z, c : ndarray, shape (K, d)
+        Identifiers and signals.
+    irrelevant : {"random_sign", "absent"}
+        Whether the signals ``c_j, j != k`` are present (spec A1).
+    """
+    configs = list(itertools.product(range(K), itertools.product((1.0, -1.0), repeat=K)))
+    k = np.array([cfg[0] for cfg in configs])
+    s = np.array([cfg[1] for cfg in configs])
+    signals = np.broadcast_to(c, (len(k), *c.shape))
+    X = _tokens(k, s, z, signals, L, irrelevant)
+    return TwoMixtureData(X, s[np.arange(len(k)), k], k, s)
+
+
+def sample(
+    K: int,
+    L: int,
+    n: int,
+    z: np.ndarray,
+    banks: Sequence[np.ndarray],
+    rng: np.random.Generator,
+    irrelevant: str = "random_sign",
+) -> TwoMixtureData:
+    """``n`` i.i.d. samples: ``k ~ U[K]``, ``s ~ U{±1}^K``, signal ``j`` drawn from ``banks[j]``.
+
+    ``banks[j]`` has shape ``(N_j, d)``; a bank of one row is the synthetic signal ``c_j``,
+    a bank of images is the MNIST variant (§10).
+    """
+    k = rng.integers(0, K, size=n)
+    s = rng.choice((-1.0, 1.0), size=(n, K))
+    signals = np.stack([bank[rng.integers(0, len(bank), size=n)] for bank in banks], axis=1)
+    X = _tokens(k, s, z, signals, L, irrelevant)
+    return TwoMixtureData(X, s[np.arange(n), k], k, s)
+
+
+def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_pos(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value}")
+    return float(value)
+
+
+def _checked(params: Any, shapes: Mapping[str, tuple[int, ...]]) -> Mapping[str, np.ndarray]:
+    """Fast acceptance of well-formed parameters; :func:`validate_params` explains the rest."""
+    if isinstance(params, Mapping) and params.keys() == shapes.keys():
+        ok = all(
+            isinstance(v, np.ndarray) and v.shape == shapes[k] and v.dtype.kind in "fc"
+            and v.dtype.itemsize in (8, 16)
+            for k, v in params.items()
+        )  # fmt: skip
+        if ok:
+            return params
+    return validate_params(params, shapes, allow_complex=True)
+
+
+# --- the shared forward / backward pass (§4.2-§5) -------------------------------------
+def _forward(S, X, w, b, y, pool, activation):
+    """Forward pass from the scores ``S[h, i, a, b]`` (a = query, b = key).
+
+    Returns the loss and a cache with the spec's names.
+    """
+    n, L, _ = X.shape
+    sigma = relu if activation == "relu" else softplus
+    p = softmax(S)  # attention, softmax over keys
+    v = np.matmul(X, w.T).transpose(2, 0, 1)  # v_b = w_h · x_b, shape (2, n, L)
+    vbar = np.matmul(p, v[..., None])[..., 0]  # v̄_a = Σ_b p[a,b] v_b
+    if pool == "pre_relu":
+        u = vbar.sum(axis=-1) / L + b[:, None]  # u_h = (1/L) Σ_a v̄_a + b_h
+        f = sigma(u[0]) - sigma(u[1])
+    else:
+        u = vbar + b[:, None, None]  # u_{h,a} = v̄_a + b_h
+        f = (sigma(u[0]) - sigma(u[1])).sum(axis=-1) / L
+    margin = y * f
+    loss = logistic_loss(margin).sum() / n
+    loss = loss if np.iscomplexobj(loss) else float(loss)
+    return loss, {"p": p, "v": v, "vbar": vbar, "u": u, "f": f, "margin": margin, "L": L, "n": n}
+
+
+def _backward(cache, y, pool, activation):
+    """``E[h,i,a] = ∂L/∂v̄_{h,i,a}``, ``∂L/∂b`` and ``D = ∂L/∂S`` (§5)."""
+    n, L = cache["n"], cache["L"]
+    dsigma = relu_prime if activation == "relu" else sigmoid
+    r = -y * logistic_g(cache["margin"]) / n  # r_i = ∂L/∂f_i
+    u = cache["u"]
+    if pool == "pre_relu":
+        e = SIGN[:, None] * r[None, :] * dsigma(u)  # e_{h,i} = a_h r_i σ'(u_{h,i})
+        E = np.broadcast_to(e[:, :, None] / L, (2, n, L))
+    else:
+        E = SIGN[:, None, None] * r[None, :, None] * dsigma(u) / L
+    gb = E.sum(axis=(1, 2))
+    p, v, vbar = cache["p"], cache["v"], cache["vbar"]
+    D = E[..., None] * p * (v[:, :, None, :] - vbar[..., None])  # D[a,b] = E_a p[a,b](v_b - v̄_a)
+    pi = np.matmul(E[:, :, None, :], p)[:, :, 0, :]  # π_b = Σ_a E_a p[a,b]
+    return pi, gb, D
+
+
+# --- weight space ------------------------------------------------------------------------
+class TwoMixture(Model):
+    """Model R of the two-mixture paper in weight space (a reconstruction, see module doc).
+
+    ``f(X) = σ(u_+(X)) - σ(u_-(X))`` with, per head ``h``,
+    ``S_h[a,b] = κ x_bᵀ W_{K,h}ᵀ W_{Q,h} x_a``, ``p_h[a,·] = softmax_b S_h[a,·]`` and
+    ``u_h = (1/L) Σ_a Σ_b p_h[a,b] w_hᵀ x_b + b_h`` (spec §4.2); logistic loss (§4.3).
+
+    Parameters
+    ----------
+    K : int
+        Number of mixtures (>= 2).
+    L : int, optional
+        Sequence length, ``>= K + 1`` (default ``K + 1``); extra tokens are zero.
+    d : int, optional
+        Token dimension, ``>= 2K`` (default ``2K``).  Ignored (set to ``D + K``) when
+        ``signals`` are given.
+    n : int, optional
+        Number of samples for ``population="sample"`` (default 256).  Must be None for
+        ``population="exact"``.
+    population : {"exact", "sample"}
+        The exact population of ``K 2^K`` configurations (theory runs) or ``n`` i.i.d.
+        samples.
+    basis : {"onehot", "random"}
+        ``z_k = e_k, c_k = e_{K+k}`` or a random orthonormal basis of ``R^d``.
+    m : int
+        Rows of ``W_K, W_Q`` (width of the attention).
+    omega2 : float
+        Effective attention scale ``ω² = κ m ω_0²``; ``W_K, W_Q ~ N(0, ω_0²)``.
+    kappa : float
+        Score scale κ.
+    train_b : bool
+        Whether the neuron biases train (spec A5: fixed by default).
+    pool : {"pre_relu", "post_relu"}
+        Query average inside the activation (default) or after it (spec A3).
+    irrelevant : {"random_sign", "absent"}
+        Whether the signals of the other mixtures appear in a sample (spec A1).
+    activation : {"relu", "softplus"}
+        ``σ``; softplus gives a smooth model.
+    seed : int
+        Seed of the data (samples, random basis).
+    signals, test_signals : sequence of K arrays, optional
+        Banks of signal vectors, shape ``(N_j, D)`` each (the MNIST variant, §10): every
+        sample draws its signal ``j`` from bank ``j``; identifiers are ``e_{D+k}``.
+        ``test_signals`` builds a held-out set of ``n_test`` samples, reported in the
+        observables as ``test_*``.
+    n_test : int
+        Size of the held-out set.
+    path : {"auto", "einsum", "matmul"}
+        Gradient code path: the spec's einsums, or flattened per-head matmuls (fast for
+        large ``d``); ``"auto"`` takes matmul when ``d > 32``.  Both give the same numbers.
+
+    Attributes
+    ----------
+    X : ndarray (n, L, d)
+        Tokens as rows.
+    y, k, s, hard : ndarray
+        Labels, identifiers, signs and the hard (inconsistent) mask.
+    z, c : ndarray (K, d)
+        Identifiers and signals (for MNIST: the normalised mean image of each digit).
+    """
+
+    name = "two_mixture"
+    citation = CITATION
+    dynamics = "staged"
+    complex_safe = True
+    #: learning rate of the paper's GD experiment
+    paper_lr = 0.1
+
+    def __init__(
+        self,
+        K: int = 2,
+        L: int | None = None,
+        d: int | None = None,
+        n: int | None = None,
+        population: str = "exact",
+        basis: str = "onehot",
+        m: int = 8,
+        omega2: float = 0.2,
+        kappa: float = 1.0,
+        train_b: bool = False,
+        pool: str = "pre_relu",
+        irrelevant: str = "random_sign",
+        activation: str = "relu",
+        seed: int = 0,
+        *,
+        signals: Sequence[np.ndarray] | None = None,
+        test_signals: Sequence[np.ndarray] | None = None,
+        n_test: int = 400,
+        path: str = "auto",
+    ):
+        self._setup_data(
+            K, L, d, n, population, basis, omega2, kappa, train_b, pool, irrelevant,
+            activation, seed, signals, test_signals, n_test, path,
+        )  # fmt: skip
+        self.m = _check_int("m", m, 1)
+        self._shapes = self.shapes()
+        self.trainable = ("w", "b", "W_K", "W_Q") if train_b else ("w", "W_K", "W_Q")
+
+    def _setup_data(
+        self, K, L, d, n, population_, basis, omega2, kappa, train_b, pool, irrelevant,
+        activation, seed, signals, test_signals, n_test, path,
+    ):  # fmt: skip
+        """Validate the switches and build the data (shared with the Gram model)."""
+        self.K = _check_int("K", K, 2)
+        self.L = self.K + 1 if L is None else _check_int("L", L, self.K + 1)
+        _check_choice("population", population_, _POPULATIONS)
+        _check_choice("basis", basis, _BASES)
+        _check_choice("pool", pool, _POOLS)
+        _check_choice("irrelevant", irrelevant, _IRRELEVANT)
+        _check_choice("activation", activation, _ACTIVATIONS)
+        _check_choice("path", path, _PATHS)
+        if not isinstance(train_b, (bool, np.bool_)):
+            raise TypeError(f"train_b must be a bool, got {type(train_b).__name__}")
+        self.omega2 = _check_pos("omega2", omega2)
+        self.kappa = _check_pos("kappa", kappa)
+        self.population, self.basis, self.pool = population_, basis, pool
+        self.irrelevant, self.activation, self.train_b = irrelevant, activation, bool(train_b)
+        self.seed = _check_int("seed", seed, 0)
+        self.path = path
+        self.n_test = _check_int("n_test", n_test, 1)
+        rng = np.random.default_rng(self.seed)
+        self.test = None
+        if signals is not None:
+            self._setup_banks(signals, test_signals, n, population_, rng)
+        else:
+            if test_signals is not None:
+                raise ValueError("test_signals needs signals (the MNIST variant)")
+            self.d = 2 * self.K if d is None else _check_int("d", d, 2 * self.K)
+            if basis == "onehot":
+                E = np.eye(self.d)
+            else:
+                E, _ = np.linalg.qr(rng.standard_normal((self.d, self.d)))
+                E = E.T
+            self.z, self.c = E[: self.K], E[self.K : 2 * self.K]
+            if population_ == "exact":
+                if n is not None:
+                    raise ValueError("n is only for population='sample'; got population='exact'")
+                self.data = population(self.K, self.L, self.z, self.c, irrelevant)
+            else:
+                n = 256 if n is None else _check_int("n", n, 1)
+                banks = [c[None, :] for c in self.c]
+                self.data = sample(self.K, self.L, n, self.z, banks, rng, irrelevant)
+        self.n = len(self.data)
+        self.X, self.y, self.k, self.s, self.hard = (
+            self.data.X, self.data.y, self.data.k, self.data.s, self.data.hard,
+        )  # fmt: skip
+        self._Xf = self.X.reshape(self.n * self.L, self.d)
+        self._matmul = path == "matmul" or (path == "auto" and self.d > 32)
+
+    def _setup_banks(self, signals, test_signals, n, population_, rng):
+        """The MNIST variant: signals drawn per sample from banks of vectors (§10)."""
+        if population_ != "sample":
+            raise ValueError("signals (image banks) need population='sample'")
+        banks = [np.asarray(bk, dtype=float) for bk in signals]
+        if len(banks) != self.K or any(bk.ndim != 2 for bk in banks):
+            raise ValueError(f"signals must be {self.K} arrays of shape (N_j, D)")
+        D = banks[0].shape[1]
+        if any(bk.shape[1] != D for bk in banks):
+            raise ValueError("signals: every bank must have the same dimension D")
+        self.d = D + self.K
+        pad = [np.hstack([bk, np.zeros((len(bk), self.K))]) for bk in banks]
+        self.z = np.eye(self.d)[D:]
+        means = np.stack([bk.mean(axis=0) for bk in pad])
+        self.c = means / np.linalg.norm(means, axis=1, keepdims=True)
+        n = 1024 if n is None else _check_int("n", n, 1)
+        self.data = sample(self.K, self.L, n, self.z, pad, rng, self.irrelevant)
+        if test_signals is not None:
+            tbanks = [np.hstack([np.asarray(bk, float), np.zeros((len(bk), self.K))])
+                      for bk in test_signals]  # fmt: skip
+            if len(tbanks) != self.K or any(bk.shape[1] != self.d for bk in tbanks):
+                raise ValueError(f"test_signals must be {self.K} arrays of shape (N_j, {D})")
+            self.test = sample(self.K, self.L, self.n_test, self.z, tbanks, rng, self.irrelevant)
+
+    @classmethod
+    def paper(cls, **overrides: Any) -> TwoMixture:
+        """The paper's experiment: K = 2, L = 3, ``w(0) = 0``, ``b = 1/2``, GD lr 0.1.
+
+        ``m = 64`` and ``ω² = 0.2`` are choices (spec A9); the exact population is used.
+        Train with ``gf.gradient_descent(model, theta0, lr=TwoMixture.paper_lr, ...)``.
+        """
+        kwargs: dict[str, Any] = {"K": 2, "L": 3, "m": 64, "omega2": 0.2}
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    @classmethod
+    def mnist(
+        cls,
+        n: int = 1024,
+        dim: int | None = 64,
+        n_test: int = 400,
+        source: str = "mnist",
+        **overrides: Any,
+    ) -> TwoMixture:
+        """The MNIST variant (§10): digits 1 and 2 as the two signals.
+
+        Preprocessing (§10.2): pixels / 255; each image scaled to unit ℓ2 norm; when
+        ``dim`` is given, projected on the top-``dim`` right singular vectors of the
+        uncentred matrix of training images and rescaled to unit norm.  The first 400
+        images of each digit train, the other 100 are held out for ``n_test`` test
+        samples.  ``source="sklearn_digits"`` uses scikit-learn's 8x8 digits instead
+        (not MNIST, labelled so in :attr:`signal_info`).
+        """
+        from gradflow.data import mnist_signal_banks
+
+        train, test, info = mnist_signal_banks(dim=dim, source=source)
+        kwargs: dict[str, Any] = {"K": 2, "L": 3, "m": 32, "population": "sample", "n": n}
+        kwargs.update(overrides)
+        model = cls(**kwargs, signals=train, test_signals=test, n_test=n_test)
+        model.signal_info = info
+        model._mnist = {"n": n, "dim": dim, "n_test": n_test, "source": source}
+        return model
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-serialisable)."""
+        cfg = {
+            "K": self.K, "L": self.L, "d": self.d, "population": self.population,
+            "basis": self.basis, "m": self.m, "omega2": self.omega2, "kappa": self.kappa,
+            "train_b": self.train_b, "pool": self.pool, "irrelevant": self.irrelevant,
+            "activation": self.activation, "seed": self.seed, "path": self.path,
+        }  # fmt: skip
+        if self.population == "sample":
+            cfg["n"] = self.n
+        if hasattr(self, "_mnist"):
+            cfg["mnist"] = dict(self._mnist)
+        return cfg
+
+    # --- parameters ------------------------------------------------------------------
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Names and shapes of the parameters."""
+        return {"w": (2, self.d), "b": (2,), "W_K": (2, self.m, self.d), "W_Q": (2, self.m, self.d)}
+
+    def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """The paper's initialisation: ``w = 0``, ``b = 1/2``, ``W_K, W_Q ~ N(0, ω_0²)``.
+
+        ``ω_0² = ω² / (κ m)`` so that ``κ W_Kᵀ W_K ≈ ω² I`` (spec §4.2).
+        """
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
+        std = np.sqrt(self.omega2 / (self.kappa * self.m))
+        return {
+            "w": np.zeros((2, self.d)),
+            "b": np.full(2, 0.5),
+            "W_K": std * rng.standard_normal((2, self.m, self.d)),
+            "W_Q": std * rng.standard_normal((2, self.m, self.d)),
+        }
+
+    def _check(self, params):
+        return _checked(params, self._shapes)
+
+    # --- scores and their backward ---------------------------------------------------------
+    def _scores(self, X, WK, WQ):
+        """``Q = W_Q x``, ``K = W_K x`` per head and token; ``S[a,b] = κ K_b · Q_a``."""
+        if self._matmul and X is self.X:
+            Xf = self._Xf
+            n, L = self.n, self.L
+            Q = np.matmul(Xf, WQ.swapaxes(1, 2)).reshape(2, n, L, self.m)
+            Kt = np.matmul(Xf, WK.swapaxes(1, 2)).reshape(2, n, L, self.m)
+            S = self.kappa * np.matmul(Q, Kt.swapaxes(-1, -2))
+        else:
+            Q = np.einsum("nld,hmd->hnlm", X, WQ)
+            Kt = np.einsum("nld,hmd->hnlm", X, WK)
+            S = self.kappa * np.einsum("hnam,hnbm->hnab", Q, Kt)
+        return S, Q, Kt
+
+    def _loss_cache(self, params):
+        p = self._check(params)
+        S, Q, Kt = self._scores(self.X, p["W_K"], p["W_Q"])
+        loss, cache = _forward(S, self.X, p["w"], p["b"], self.y, self.pool, self.activation)
+        cache.update(Q=Q, Kt=Kt)
+        return loss, cache
+
+    def loss(self, params: Mapping[str, np.ndarray]) -> float:
+        """Empirical (or exact population) logistic loss ``(1/n) Σ ℓ(y_i f(X_i))``."""
+        loss, _ = self._loss_cache(params)
+        return loss
+
+    def loss_and_grad(self, params):
+        """Loss and the hand gradient of §5, sharing the forward pass."""
+        loss, cache = self._loss_cache(params)
+        pi, gb, D = _backward(cache, self.y, self.pool, self.activation)
+        Q, Kt, kap = cache["Q"], cache["Kt"], self.kappa
+        if self._matmul:
+            n, L, m = self.n, self.L, self.m
+            Xf = self._Xf
+            gw = pi.reshape(2, n * L) @ Xf  # Σ_i Σ_b π_{h,i,b} x_{i,b}
+            T = np.matmul(D, Kt).reshape(2, n * L, m)  # Σ_b D[a,b] K_b
+            U = np.matmul(D.swapaxes(-1, -2), Q).reshape(2, n * L, m)  # Σ_a D[a,b] Q_a
+            gWQ = kap * np.matmul(T.swapaxes(1, 2), Xf)
+            gWK = kap * np.matmul(U.swapaxes(1, 2), Xf)
+        else:
+            gw = np.einsum("hnb,nbd->hd", pi, self.X)
+            gWQ = kap * np.einsum("hnab,hnbm,nad->hmd", D, Kt, self.X, optimize=True)
+            gWK = kap * np.einsum("hnab,hnam,nbd->hmd", D, Q, self.X, optimize=True)
+        return loss, {"w": gw, "b": gb, "W_K": gWK, "W_Q": gWQ}
+
+    def grad(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Hand gradient (§5): ``∇w_h = Σ_i Σ_b π_{h,i,b} x_{i,b}``, ``∇b_h = Σ E``,
+        ``∇W_Q = κ W_K Γ``, ``∇W_K = κ W_Q Γᵀ``.
+
+        ``∇b`` is the true derivative even when ``b`` is frozen (``train_b=False``); the
+        engine moves only :attr:`trainable`.
+        """
+        return self.loss_and_grad(params)[1]
+
+    def gram(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The Gram state ``(w, b, P, A, B)`` of the weights (§6.2), per head ``(2, d, d)``."""
+        p = self._check(params)
+        WK, WQ, kap = p["W_K"], p["W_Q"], self.kappa
+        return {
+            "w": p["w"].copy(),
+            "b": p["b"].copy(),
+            "P": kap * np.matmul(WK.swapaxes(1, 2), WQ),
+            "A": kap * np.matmul(WK.swapaxes(1, 2), WK),
+            "B": kap * np.matmul(WQ.swapaxes(1, 2), WQ),
+        }
+
+    # --- observables -------------------------------------------------------------------------
+    def forward(self, params, X: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Attention ``p (2, n, L, L)`` (query, key), pre-activations ``u`` and outputs ``f``."""
+        p = self._check(params)
+        X = self.X if X is None else X
+        S, _, _ = self._scores(X, p["W_K"], p["W_Q"])
+        _, cache = _forward(S, X, p["w"], p["b"], np.ones(len(X)), self.pool, self.activation)
+        return {"p": cache["p"], "u": cache["u"], "f": cache["f"]}
+
+    def basis_scores(self, params) -> np.ndarray:
+        """``P_h[key, query] = κ keyᵀ W_Kᵀ W_Q query`` on ``(z_1..z_K, c_1..c_K)``: (2, 2K, 2K)."""
+        p = self._check(params)
+        Bv = np.vstack([self.z, self.c])
+        return self.kappa * np.matmul(Bv @ p["W_K"].swapaxes(1, 2), p["W_Q"] @ Bv.T)
+
+    def observables(self, params: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """What §8–9 track.
+
+        ``L``, ``L_cons``, ``L_hard``; ``margin_hard`` (min over hard samples of ``y f``),
+        ``margin`` (min over all), ``acc``, ``acc_hard``; ``w_c[h, k] = <w_h, c_k>`` and
+        ``w_z[h, k] = <w_h, z_k>``; ``P[h, key, query]`` on the basis
+        ``(z_1..z_K, c_1..c_K)``; ``attn[h, a, b]`` the attention probabilities averaged
+        over samples (positions: identifier, signals, padding); ``test_*`` on held-out data.
+        """
+        fw = self.forward(params)
+        out = _classification_observables(fw["f"], self.data, "")
+        p = self._check(params)
+        out["w_c"] = p["w"] @ self.c.T
+        out["w_z"] = p["w"] @ self.z.T
+        out["P"] = self.basis_scores(params)
+        out["attn"] = fw["p"].mean(axis=1)
+        if self.test is not None:
+            ft = self.forward(params, self.test.X)["f"]
+            out.update(_classification_observables(ft, self.test, "test_"))
+        return out
+
+
+def _classification_observables(f, data: TwoMixtureData, prefix: str) -> dict[str, float]:
+    margin = data.y * np.real(f)
+    ell = logistic_loss(margin)
+    hard = data.hard
+    nan = float("nan")
+    return {
+        f"{prefix}L": float(ell.mean()),
+        f"{prefix}L_cons": float(ell[~hard].mean()) if (~hard).any() else nan,
+        f"{prefix}L_hard": float(ell[hard].mean()) if hard.any() else nan,
+        f"{prefix}margin": float(margin.min()),
+        f"{prefix}margin_hard": float(margin[hard].min()) if hard.any() else nan,
+        f"{prefix}acc": float((margin > 0).mean()),
+        f"{prefix}acc_hard": float((margin[hard] > 0).mean()) if hard.any() else nan,
+    }
+
+
+# --- the Gram ("mean-field infinite-width") system -------------------------------------
+class TwoMixtureGram(Model):
+    """The exact Gram system of §6.2 on ``(w, b, P, A, B)`` (reconstruction, model R).
+
+    With ``P = κ W_Kᵀ W_Q``, ``A = κ W_Kᵀ W_K``, ``B = κ W_Qᵀ W_Q`` per head, the loss
+    depends on the attention only through ``P`` (``S[a,b] = x_bᵀ P x_a``) and the weight
+    gradient flow closes on the Grams:
+
+    ``Ṗ = -ρ(AΓ + ΓB)``, ``Ȧ = -ρ(ΓPᵀ + PΓᵀ)``, ``Ḃ = -ρ(ΓᵀP + PᵀΓ)``,
+    ``ẇ = -∇_w L``, with ``Γ = ∂L/∂P`` and ``ρ = λκ`` (λ the attention learning-rate
+    multiplier; ρ = κ for plain weight GF).
+
+    **:meth:`grad` returns minus the velocity**, so that the engine's ``dθ/dt = -grad``
+    integrates this system: for ``w`` and ``b`` it is the gradient of :meth:`loss`; for
+    ``P, A, B`` it is the preconditioned field above, *not* ``∂L/∂P`` (that is
+    :meth:`gamma`).  :func:`gradflow.check_model` therefore applies to ``w`` (and ``b``)
+    only: pass ``blocks=("w",)``.  Under GD, Gram-space steps differ from weight-space
+    steps at ``O(η²)`` (the ``ΔW_Kᵀ ΔW_Q`` terms).
+
+    The averaged ("infinite-width") initialisation is ``P = 0``, ``A = B = ω² I``.
+    Parameters: as :class:`TwoMixture` without ``m``/``path``, plus ``rho``.
+    """
+
+    name = "two_mixture_gram"
+    citation = CITATION
+    dynamics = "staged"
+    complex_safe = True
+    paper_lr = 0.1
+
+    def __init__(
+        self,
+        K: int = 2,
+        L: int | None = None,
+        d: int | None = None,
+        n: int | None = None,
+        population: str = "exact",
+        basis: str = "onehot",
+        omega2: float = 0.2,
+        kappa: float = 1.0,
+        train_b: bool = False,
+        pool: str = "pre_relu",
+        irrelevant: str = "random_sign",
+        activation: str = "relu",
+        seed: int = 0,
+        rho: float | None = None,
+    ):
+        TwoMixture._setup_data(
+            self, K, L, d, n, population, basis, omega2, kappa, train_b, pool, irrelevant,
+            activation, seed, None, None, 1, "einsum",
+        )  # fmt: skip
+        self.rho = self.kappa if rho is None else _check_pos("rho", rho)
+        self._shapes = self.shapes()
+        self.trainable = ("w", "b", "P", "A", "B") if train_b else ("w", "P", "A", "B")
+
+    @classmethod
+    def paper(cls, **overrides: Any) -> TwoMixtureGram:
+        """K = 2, L = 3, ω² = 0.2: the infinite-width counterpart of the paper's experiment."""
+        kwargs: dict[str, Any] = {"K": 2, "L": 3, "omega2": 0.2}
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    @classmethod
+    def from_weights(cls, model: TwoMixture, **overrides: Any) -> TwoMixtureGram:
+        """The Gram system with the same data and switches as a weight-space ``model``."""
+        kwargs = {
+            k: getattr(model, k)
+            for k in ("K", "L", "basis", "omega2", "kappa", "train_b", "pool", "irrelevant",
+                      "activation", "seed")
+        }  # fmt: skip
+        kwargs["d"] = model.d
+        kwargs["population"] = model.population
+        if model.population == "sample":
+            kwargs["n"] = model.n
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-serialisable)."""
+        cfg = {
+            "K": self.K, "L": self.L, "d": self.d, "population": self.population,
+            "basis": self.basis, "omega2": self.omega2, "kappa": self.kappa,
+            "train_b": self.train_b, "pool": self.pool, "irrelevant": self.irrelevant,
+            "activation": self.activation, "seed": self.seed, "rho": self.rho,
+        }  # fmt: skip
+        if self.population == "sample":
+            cfg["n"] = self.n
+        return cfg
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Names and shapes of the state."""
+        dd = (2, self.d, self.d)
+        return {"w": (2, self.d), "b": (2,), "P": dd, "A": dd, "B": dd}
+
+    def init_params(self, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+        """Averaged initialisation: ``w = 0``, ``b = 1/2``, ``P = 0``, ``A = B = ω² I``.
+
+        Deterministic; ``rng`` is accepted for the Model contract and unused.
+        """
+        eye = np.broadcast_to(self.omega2 * np.eye(self.d), (2, self.d, self.d)).copy()
+        return {
+            "w": np.zeros((2, self.d)),
+            "b": np.full(2, 0.5),
+            "P": np.zeros((2, self.d, self.d)),
+            "A": eye,
+            "B": eye.copy(),
+        }
+
+    def _check(self, params):
+        return _checked(params, self._shapes)
+
+    def _loss_cache(self, params):
+        p = self._check(params)
+        XP = np.einsum("nbi,hij->hnbj", self.X, p["P"])
+        S = np.einsum("hnbj,naj->hnab", XP, self.X)  # S[a,b] = x_bᵀ P x_a
+        return _forward(S, self.X, p["w"], p["b"], self.y, self.pool, self.activation) + (p,)
+
+    def loss(self, params: Mapping[str, np.ndarray]) -> float:
+        """The same loss as :class:`TwoMixture`, as a function of ``(w, b, P)``."""
+        return self._loss_cache(params)[0]
+
+    def _gamma(self, cache):
+        pi, gb, D = _backward(cache, self.y, self.pool, self.activation)
+        DX = np.einsum("hnab,naj->hnbj", D, self.X)
+        Gam = np.einsum("nbi,hnbj->hij", self.X, DX)  # Γ = Σ D[a,b] x_b x_aᵀ (key, query)
+        gw = np.einsum("hnb,nbd->hd", pi, self.X)
+        return gw, gb, Gam
+
+    def gamma(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``Γ_h = ∂L/∂P_h`` (rows = key, columns = query), shape (2, d, d)."""
+        _, cache, _ = self._loss_cache(params)
+        return self._gamma(cache)[2]
+
+    def loss_and_grad(self, params):
+        """Loss and minus the velocity of the Gram system (see the class docstring)."""
+        loss, cache, p = self._loss_cache(params)
+        gw, gb, Gam = self._gamma(cache)
+        P, A, B, rho = p["P"], p["A"], p["B"], self.rho
+        GamT, PT = Gam.swapaxes(1, 2), P.swapaxes(1, 2)
+        grad = {
+            "w": gw,
+            "b": gb,
+            "P": rho * (A @ Gam + Gam @ B),
+            "A": rho * (Gam @ PT + P @ GamT),
+            "B": rho * (GamT @ P + PT @ Gam),
+        }
+        return loss, grad
+
+    def grad(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Minus the velocity: ``∇_w L``, ``ρ(AΓ + ΓB)``, ``ρ(ΓPᵀ + PΓᵀ)``, ``ρ(ΓᵀP + PᵀΓ)``."""
+        return self.loss_and_grad(params)[1]
+
+    def forward(self, params, X: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Attention ``p``, pre-activations ``u`` and outputs ``f`` (see :class:`TwoMixture`)."""
+        p = self._check(params)
+        X = self.X if X is None else X
+        S = np.einsum("nbi,hij,naj->hnab", X, p["P"], X)
+        _, cache = _forward(S, X, p["w"], p["b"], np.ones(len(X)), self.pool, self.activation)
+        return {"p": cache["p"], "u": cache["u"], "f": cache["f"]}
+
+    def basis_scores(self, params) -> np.ndarray:
+        """``P_h[key, query]`` on ``(z_1..z_K, c_1..c_K)``, shape (2, 2K, 2K)."""
+        Bv = np.vstack([self.z, self.c])
+        return Bv @ self._check(params)["P"] @ Bv.T
+
+    def observables(self, params: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """Same observables as :meth:`TwoMixture.observables`."""
+        fw = self.forward(params)
+        out = _classification_observables(fw["f"], self.data, "")
+        p = self._check(params)
+        out["w_c"] = p["w"] @ self.c.T
+        out["w_z"] = p["w"] @ self.z.T
+        out["P"] = self.basis_scores(params)
+        out["attn"] = fw["p"].mean(axis=1)
+        return out
+
+
+# --- Algorithm 1 and the Lemma 6.1 construction ---------------------------------------------
+def algorithm1(
+    model: TwoMixture | TwoMixtureGram,
+    T: tuple[float, float, float] = (100.0, 300.0, 300.0),
+    lr: float = 0.1,
+    kind: str = "gd",
+    events: Sequence[Any] = (None, None, None),
+    options: Mapping[str, Any] | None = None,
+) -> list:
+    """Algorithm 1 (three-stage training, spec §7) as a list of ``gf.Stage``.
+
+    Stage 1 trains the neurons ``w`` (attention frozen at init), stage 2 the attention
+    (``W_K, W_Q`` or ``P, A, B``; neurons frozen), stage 3 the neurons again.  ``b``
+    trains in stages 1 and 3 when the model has ``train_b``.  Lengths ``T`` are in flow
+    time (``T / lr`` GD steps); defaults ``(100, 300, 300)`` are the spec's design (A8).
+    Run with ``gf.run_stages(model, params0, algorithm1(model))``.
+
+    Parameters
+    ----------
+    model : TwoMixture or TwoMixtureGram
+    T : three floats
+        Flow-time length of each stage (the stop rule when no event is given).
+    lr : float
+        GD learning rate (``kind="gd"``).
+    kind : {"gd", "flow"}
+        Discrete GD (the paper's experiments) or gradient flow.
+    events : three callables or None
+        Optional terminal events ``g(t, params) -> float`` ending each stage early.
+    options : dict, optional
+        Extra keyword arguments for each stage's runner (e.g. ``max_nfev``).
+    """
+    from gradflow.stages import Stage
+
+    _check_choice("kind", kind, ("gd", "flow"))
+    if len(T) != 3 or len(events) != 3:
+        raise ValueError("T and events must have three entries (one per stage)")
+    neurons = ("w", "b") if model.train_b else ("w",)
+    attention = ("W_K", "W_Q") if isinstance(model, TwoMixture) else ("P", "A", "B")
+    names = ("neuron learning", "attention feature learning", "convergence")
+    opts = dict(options or {})
+    stages = []
+    for name, train, t_len, ev in zip(names, (neurons, attention, neurons), T, events, strict=True):
+        t_len = _check_pos("T", t_len)
+        if kind == "gd":
+            steps = int(round(t_len / _check_pos("lr", lr)))
+            stage = Stage(name, train, kind="gd", steps=steps, lr=lr, event=ev, options=opts)
+        else:
+            stage = Stage(name, train, kind="flow", t_end=t_len, event=ev, options=opts)
+        stages.append(stage)
+    return stages
+
+
+def lemma61_params(
+    model: TwoMixtureGram, alpha: float = 1.0, beta: float = 10.0, gamma: float = 1.0
+) -> dict[str, np.ndarray]:
+    """Model R's explicit solution for any K (spec §11 A12, the Lemma 6.1 analogue).
+
+    ``P_+[z_k, c_k] = +β``, ``P_+[z_k, c_j] = -β`` (``j ≠ k``), ``w_+ = γ Σ z + α Σ c``;
+    head − is the mirror ``w_- = R w_+``, ``P_- = R P_+ R`` with
+    ``R = I - 2 Σ_j c_j c_jᵀ``.  ``A = B = ω² I`` (unused by the loss).  This is a
+    design of the spec, not the paper's lemma, whose statement could not be read.
+    """
+    K = model.K
+    z, c = model.z, model.c
+    sign = 2.0 * np.eye(K) - 1.0  # +1 on k = j, -1 off it
+    Pp = beta * np.einsum("kj,ki,jl->il", sign, z, c)  # Σ_{k,j} ±β z_k c_jᵀ (key z, query c)
+    R = np.eye(model.d) - 2.0 * c.T @ c
+    wp = gamma * z.sum(axis=0) + alpha * c.sum(axis=0)
+    params = model.init_params()
+    params["w"] = np.stack([wp, R @ wp])
+    params["P"] = np.stack([Pp, R @ Pp @ R])
+    return params
