@@ -449,6 +449,7 @@ def phase_portrait(
             f"field(X, Y) must return two arrays of the grid's shape {X.shape}, got "
             f"{dX.shape} and {dY.shape}; write it with NumPy operations on X and Y"
         )
+    drawn = [_trajectory_points(item, j) for j, item in enumerate(trajectories)]
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.6, 5.0))
     else:
@@ -462,8 +463,7 @@ def phase_portrait(
             if values.min() <= 0 <= values.max():
                 ax.contour(X, Y, values, levels=[0.0], colors=[color], linewidths=1.6)
                 handles.append(Line2D([], [], color=color, lw=1.6, label=f"d{name}/dt = 0"))
-    for j, item in enumerate(trajectories):
-        points, discrete, label = _trajectory_points(item, j)
+    for j, (points, discrete, label) in enumerate(drawn):
         color = f"C{(j + 1) % 10}"
         style: dict[str, Any] = {"color": color, "lw": 1.8}
         if discrete:
