@@ -59,6 +59,8 @@ _MAX_COMPONENTS = 10
 #: several series of one run on one panel differ by line style (flow) or marker (GD/Adam)
 _LINESTYLES = ["-", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1))]
 _MARKERS = ["o", "s", "^", "v", "D"]
+#: phase-portrait trajectories avoid the nullclines' red and blue and the streamlines' grey
+_TRAJECTORY_COLORS = ["C1", "C2", "C4", "C5", "C6", "C8", "C9", "k"]
 
 
 # --- selecting series -------------------------------------------------------------------
@@ -411,7 +413,7 @@ def phase_portrait(
           ``trajectory -> (n, 2) array``.
 
         A start marker (circle) is drawn at the first point; GD/Adam runs are dashed
-        with markers.
+        with markers.  Runs with the same label share one legend entry.
     nullclines : bool
         Draw the curves ``dx/dt = 0`` (red) and ``dy/dt = 0`` (blue) as zero contours of the
         field on the grid.
@@ -464,13 +466,13 @@ def phase_portrait(
                 ax.contour(X, Y, values, levels=[0.0], colors=[color], linewidths=1.6)
                 handles.append(Line2D([], [], color=color, lw=1.6, label=f"d{name}/dt = 0"))
     for j, (points, discrete, label) in enumerate(drawn):
-        color = f"C{(j + 1) % 10}"
+        color = _TRAJECTORY_COLORS[j % len(_TRAJECTORY_COLORS)]
         style: dict[str, Any] = {"color": color, "lw": 1.8}
         if discrete:
             style.update(ls="--", marker="o", ms=2.5)
         (line,) = ax.plot(points[:, 0], points[:, 1], label=label, **style)
         ax.plot(points[0, 0], points[0, 1], "o", color=color, ms=6, mec="k", mew=0.6)
-        if label:
+        if label and label not in [h.get_label() for h in handles]:
             handles.append(line)
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
