@@ -933,7 +933,7 @@ class UnderrepresentedColumn(_ReducedColumn):
         out: dict[str, Callable] = {}
         out["C peak"] = lambda t, y: self.evaluate(y)["group_rate"][2]
         out["C peak"].direction = -1
-        out["attn_1=attn_k"] = lambda t, y: -np.diff(self.evaluate(y)["attn"][:2], axis=0)[0]
+        out["attn_1=attn_k"] = lambda t, y: np.diff(self.evaluate(y)["attn"][:2], axis=0)[0]
         out["attn_1=attn_k"].direction = -1
         out.update(super()._event_functions(eps))
         return out
