@@ -147,7 +147,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise UsageError("--steps belongs to gradient descent: give --gd LR as well")
         if not args.t_end > 0:
             raise UsageError(f"--t-end must be positive, got {args.t_end}")
-        print(f"gradient flow of {args.model} to t = {args.t_end:g}", file=sys.stderr)
+        if progress:
+            print(f"gradient flow of {args.model} to t = {args.t_end:g}", file=sys.stderr)
         traj = gf.integrate_flow(
             model,
             theta0,
@@ -164,7 +165,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if steps < 1:
             raise UsageError(f"--steps must be at least 1, got {steps}")
         every = args.record_every or max(1, steps // 500)
-        print(f"gradient descent on {args.model}: lr = {args.gd:g}, {steps} steps", file=sys.stderr)
+        if progress:
+            print(
+                f"gradient descent on {args.model}: lr = {args.gd:g}, {steps} steps",
+                file=sys.stderr,
+            )
         traj = gf.gradient_descent(
             model, theta0, args.gd, steps, record_every=every, progress=progress
         )
@@ -277,8 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
         "list",
         help="list the models and the figure sets",
         description=_para(
-            "List the models that 'run' and 'check' accept and the figure sets that "
-            "'reproduce' writes."
+            "List the models that 'run' and 'check' accept (short name, class, and the paper "
+            "or closed form it comes from) and the figure sets that 'reproduce' writes (name "
+            "and what the figures show)."
         ),
         formatter_class=fmt,
     )
@@ -336,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="record every k-th GD step (default: about 500 records in all)",
     )
     p.add_argument("--out", required=True, metavar="RUN.npz", help="where to save the run")
-    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--quiet", action="store_true", help="nothing on stderr but errors")
     p.set_defaults(handler=_cmd_run)
 
     p = sub.add_parser(

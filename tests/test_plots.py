@@ -123,10 +123,12 @@ def test_flow_trajectory_drawn_is_the_exact_flow(quadratic):
     ax = fig.axes[0]
     flow_line, gd_line = plotted_lines(ax)
     drawn = flow_line.get_xydata()
-    exact = np.array([expm(-quadratic.H * t) @ theta0 for t in flow.t])
-    assert drawn.shape == exact.shape
-    # error normalised by atol + rtol·|y| (as SciPy's tests do): below 5
-    assert np.max(np.abs(drawn - exact) / (atol + rtol * np.abs(exact))) < 5
+    np.testing.assert_array_equal(drawn, flow.params["theta"])  # every sample is drawn
+    every = slice(None, None, 10)  # scipy's expm is slow under BLAS contention: 1 in 10
+    exact = np.array([expm(-quadratic.H * t) @ theta0 for t in flow.t[every]])
+    # error normalised by atol + rtol·‖y‖ (as SciPy's tests do): below 5
+    err = np.linalg.norm(drawn[every] - exact, axis=1)
+    assert np.max(err / (atol + rtol * np.linalg.norm(exact, axis=1))) < 5
     # GD is dashed with markers; its points are θ_k = (I - ηH)^k θ₀
     assert gd_line.get_linestyle() == "--" and gd_line.get_marker() == "o"
     k = np.asarray(gd.steps)
