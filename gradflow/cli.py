@@ -412,6 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="small, fast versions of the figures")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(handler=_cmd_reproduce)
+
+    from gradflow.sweep_cli import add_sweep_command
+
+    add_sweep_command(sub)
     return parser
 
 

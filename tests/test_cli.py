@@ -238,5 +238,5 @@ def test_python_dash_m_gradflow_help():
         [sys.executable, "-m", "gradflow", "--help"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    for command in ("run", "plot", "check", "reproduce", "list"):
+    for command in ("run", "plot", "check", "reproduce", "list", "sweep"):
         assert command in result.stdout
