@@ -92,18 +92,37 @@ def _model_class(name: str) -> type:
         raise UsageError(str(exc)) from None
 
 
-def _build_model(name: str, sets: dict[str, Any]) -> Any:
-    """``models.get(name).paper(**sets)``, with unknown keywords reported in words."""
+def _settings(cls: type) -> list[str] | None:
+    """Keyword names ``cls.paper`` accepts (None when it takes any keyword).
+
+    A ``paper(**overrides)`` that forwards to the constructor accepts the constructor's.
+    """
+    names = []
+    for fun in (cls.paper, cls):
+        params = inspect.signature(fun).parameters.values()
+        names += [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return names
+    return None
+
+
+def _build_model(name: str, sets: dict[str, Any], seed: int) -> Any:
+    """``models.get(name).paper(**sets)``, with unknown keywords reported in words.
+
+    When ``paper`` takes a ``seed`` (for the model's data) and ``sets`` does not give one,
+    ``seed`` is passed, so that ``--seed`` gives an independent repetition.
+    """
     cls = _model_class(name)
-    signature = inspect.signature(cls.paper)
-    accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-    unknown = sorted(set(sets) - set(signature.parameters)) if not accepts_any else []
-    if unknown:
-        known = [p for p in signature.parameters if p not in ("cls", "self")]
-        raise UsageError(
-            f"model {name!r} has no setting {', '.join(map(repr, unknown))}; "
-            f"its settings are {known}"
-        )
+    known = _settings(cls)
+    if known is not None:
+        unknown = sorted(set(sets) - set(known))
+        if unknown:
+            raise UsageError(
+                f"model {name!r} has no setting {', '.join(map(repr, unknown))}; "
+                f"its settings are {known}"
+            )
+        if "seed" in known and "seed" not in sets:
+            sets = {**sets, "seed": seed}
     try:
         return cls.paper(**sets)
     except (TypeError, ValueError) as exc:
@@ -139,7 +158,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     import gradflow as gf
 
-    model = _build_model(args.model, parse_sets(args.set))
+    model = _build_model(args.model, parse_sets(args.set), args.seed)
     theta0 = model.init_params(np.random.default_rng(args.seed))
     progress = not args.quiet
     if args.gd is None:
@@ -212,7 +231,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from gradflow.checks import check_model
 
-    model = _build_model(args.model, parse_sets(args.set))
+    model = _build_model(args.model, parse_sets(args.set), args.seed)
     report = check_model(model, rng=args.seed, raise_on_failure=False)
     print(report)
     return 0 if report.ok else 1
@@ -255,7 +274,13 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         help="a setting of the model's paper configuration, passed to MODEL.paper(KEY=VALUE); "
         "values are Python literals (100, 1e-3, (2, 3), True) or else plain text; repeatable",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation (default: 0)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the initialisation, and of the model's data when its configuration "
+        "takes a seed and --set does not give one (default: 0)",
+    )
 
 
 def _para(text: str) -> str:

@@ -90,6 +90,20 @@ def test_run_gd_covers_the_flow_time_and_is_the_gd_recursion(tmp_path, capsys):
     assert traj.t[-1] == pytest.approx(1.0, rel=1e-12)
 
 
+def test_seed_reaches_the_model_data_unless_set(tmp_path):
+    from gradflow.models.linear_net import LinearNet
+
+    path = tmp_path / "s.npz"
+    assert main(["run", "linear_net", "--seed", "2", "--t-end", "0.1", "--out", str(path)]) == 0
+    traj = gf.load(path)
+    assert traj.metadata["config"]["seed"] == 2
+    expected = LinearNet.paper(seed=2).init_params(np.random.default_rng(2))
+    np.testing.assert_array_equal(traj.params["W1"][0], expected["W1"])
+    argv = ["run", "linear_net", "--seed", "2", "--set", "seed=5", "--t-end", "0.1"]
+    assert main([*argv, "--out", str(path), "--quiet"]) == 0
+    assert gf.load(path).metadata["config"]["seed"] == 5
+
+
 def test_plot_writes_a_png_of_flow_and_gd(tmp_path, capsys):
     flow, gd = tmp_path / "flow.npz", tmp_path / "gd.npz"
     assert main(["run", "linear_net", "--t-end", "4", "--out", str(flow), "--quiet"]) == 0
