@@ -115,3 +115,37 @@ def test_public_names():
     assert gf.check_gradient is check_gradient
     assert issubclass(GradientCheckError, AssertionError)
     assert isinstance(TinyAttention(), Model)
+
+
+def test_block_with_exactly_zero_gradient_passes():
+    # at v = 0 the gradient with respect to W is exactly 0 (f does not depend on W):
+    # central differences then see only round-off, which must not count as an error
+    model = TinyAttention()
+    p = point(model)
+    p["v"] = np.zeros_like(p["v"])
+    report = check_gradient(model, p)
+    w = next(b for b in report.blocks if b.block == "W")
+    assert w.grad_norm == 0.0
+    assert report.ok
+
+
+def test_frozen_block_and_hvp():
+    class FrozenV(TinyAttention):
+        name = "frozen_v"
+        trainable = ("W",)
+
+        def hvp(self, p, v):
+            # finite differences of the hand gradient: enough to exercise the path where
+            # the hvp direction has zeros in the frozen block V
+            h = 1e-6
+            gp = self.grad({k: p[k] + h * v[k] for k in p})
+            gm = self.grad({k: p[k] - h * v[k] for k in p})
+            return {k: (gp[k] - gm[k]) / (2 * h) for k in p}
+
+    report = check_model(FrozenV())
+    assert [b.block for b in report.gradients[0].blocks] == ["W"]
+    assert all(
+        np.isfinite(pc.hvp_error)
+        for pc in report.gradients[0].pairs
+        if pc.blocks[0] == pc.blocks[1]
+    )
