@@ -334,7 +334,8 @@ def check_gradient(
             # half along the gradient, half random: a random direction alone in a block of
             # 10^4 entries sees only |g|/100 of the gradient, and the relative error of
             # ∇L·v would then measure round-off rather than the gradient
-            v = _direction(rng, x.shape) + g_unit
+            v = _direction(rng, x.shape)
+            v = v + np.copysign(1.0, np.sum(v * g_unit)) * g_unit  # never cancels
             v = v / np.linalg.norm(v)
             exact = float(np.sum(g * v))
             lp = float(np.real(_loss(model, _shift(params, name, h * v))))
@@ -465,7 +466,9 @@ def _symmetry(
     def along_gradient(k: str) -> np.ndarray:
         g = np.asarray(grad[k])
         gn = np.linalg.norm(g)
-        v = _direction(rng, g.shape) + (g / gn if gn > 0 else 0.0)
+        v = _direction(rng, g.shape)
+        if gn > 0:
+            v = v + np.copysign(1.0, np.sum(v * g)) * g / gn  # never cancels
         return v / np.linalg.norm(v)
 
     first = {k: along_gradient(k) for k in names}
