@@ -247,6 +247,18 @@ def curves(
         If a positional argument is not a Trajectory.
     ValueError
         If no trajectory is given, ``labels`` has the wrong length, or a key is unknown.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gradflow as gf
+    >>> model = gf.models.Quadratic.paper()
+    >>> theta0 = {"theta": np.array([1.5, -1.0])}
+    >>> flow = gf.integrate_flow(model, theta0, (0.0, 5.0))
+    >>> gd = gf.gradient_descent(model, theta0, lr=0.05, steps=100)
+    >>> fig = curves(flow, gd, keys=["loss", "theta[1]"], logy=True)
+    >>> [ax.get_ylabel() for ax in fig.axes]
+    ['loss', 'theta[1]']
     """
     if not trajectories:
         raise ValueError("curves() needs at least one Trajectory")
@@ -439,6 +451,16 @@ def phase_portrait(
     ValueError
         If a range is empty, ``field`` returns arrays of the wrong shape, or a trajectory
         cannot be read as ``(n, 2)`` points.
+
+    Examples
+    --------
+    Gradient flow of ``L = ½(x² + 10 y²)``, with its nullclines ``x = 0`` and ``y = 0``:
+
+    >>> import numpy as np
+    >>> fig = phase_portrait(lambda x, y: (-x, -10 * y), (-1, 1), (-1, 1), nullclines=True,
+    ...                      trajectories=[np.array([[1.0, 1.0], [0.5, 0.0]])], density=0.5)
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['dx/dt = 0', 'dy/dt = 0']
     """
     xlim = _check_range(xlim, "xlim")
     ylim = _check_range(ylim, "ylim")
@@ -579,6 +601,12 @@ def attention_map(
     ------
     ValueError
         If ``matrix`` is not 2-D or a label list has the wrong length.
+
+    Examples
+    --------
+    >>> fig = attention_map([[0.9, 0.1], [0.3, 0.7]], row_labels=["q1", "q2"], title="A")
+    >>> len(fig.axes)  # the map and its colour bar
+    2
     """
     values = np.asarray(matrix, dtype=float)
     if values.ndim != 2:
@@ -614,6 +642,15 @@ def save(fig: Any, path: str | Path, dpi: int = 120) -> Path:
     -------
     Path
         The path written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> fig = attention_map([[1.0, 0.0], [0.0, 1.0]])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save(fig, Path(folder) / "new" / "eye.png", dpi=40)
+    ...     path.read_bytes()[1:4]
+    b'PNG'
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

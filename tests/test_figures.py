@@ -81,3 +81,15 @@ def test_saxe_flow_run_matches_the_closed_form_modes(oracle_output):
     exact = net.mode_strengths(flow.t)
     # rtol 1e-8, atol 1e-12 (figures.oracles): global error of RK45 stays below 5e-8 here
     np.testing.assert_allclose(flow.observables["modes"], exact, rtol=5e-8, atol=1e-10)
+
+
+@pytest.mark.slow
+def test_full_oracle_reproduction_meets_the_closed_forms(tmp_path):
+    written = figures.get("oracles").reproduce(tmp_path, quick=False)
+    assert len([p for p in written if p.suffix == ".png"]) == 3
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert max(results["saxe_modes"]["half_time_rel_error"]) < 1e-6
+    assert results["saxe_modes"]["flow_max_normalised_error"] < 5
+    assert results["phase_portrait"]["flow_max_normalised_error"] < 5
+    for case in results["gd_vs_flow_order"].values():
+        assert len(case["lrs"]) == 7 and abs(case["order"] - 1) < 0.05
