@@ -70,6 +70,7 @@ from gradflow.params import validate_params
 
 __all__ = [
     "ICLRegression",
+    "PAPER_ADAM",
     "SymmetricColumn",
     "UnderrepresentedColumn",
     "ReducedSolution",
@@ -474,7 +475,8 @@ class ICLRegression(Model):
         loss, dloss, attn = attention_column_loss(
             S, counts, counts_sq, self._target, self.include_query
         )
-        feature_loss = weights @ loss  # (K,)  L_k = E_c[ℓ_k]
+        # expectations over the counts as einsum (no BLAS threads on this small contraction)
+        feature_loss = np.einsum("i,ik->k", weights, loss)  # L_k = E_c[ℓ_k]
         L = self.p @ feature_loss
         dS = self.p[None, :] * np.einsum("i,igk->gk", weights, dloss)
         aux = {"feature_loss": feature_loss, "attn": np.einsum("i,igk->gk", weights, attn)}
@@ -512,11 +514,11 @@ class ICLRegression(Model):
         L = 0.5 * np.mean(r * r)
         # backward: ∂ℓ/∂s_i = r a_i (y_i − ŷ); the query key has value 0
         ds = (r[:, None] * a * (y - y_hat[:, None])) / M
-        dQ = np.einsum("mn,mnd,me->de", ds, X, xq)  # Σ ∂ℓ/∂s_i x_i x_qᵀ
+        dQ = np.einsum("mn,mnd->md", ds, X).T @ xq  # Σ_j Σ_i ∂ℓ/∂s_i x_i x_qᵀ
         if self.include_query:
             a_q = np.exp(s_q - shift) / Z
             ds_q = r * a_q * (0.0 - y_hat) / M
-            dQ = dQ + np.einsum("m,md,me->de", ds_q, xq, xq)
+            dQ = dQ + (ds_q[:, None] * xq).T @ xq
         return L, dQ, {"a": a, "r": r}
 
     # --- the contract ----------------------------------------------------------------
@@ -685,6 +687,7 @@ class _ReducedColumn:
         self.include_query = bool(include_query)
         self.eta = float(eta)
         self.prune = float(prune)
+        self._last: tuple[np.ndarray, dict] | None = None
 
     def _build_counts(self) -> None:
         """Count grid: the exact binomial / trinomial support, or the mean counts."""
@@ -720,6 +723,12 @@ class _ReducedColumn:
         ``L_k = E[ℓ_k]``), ``attn`` (G, ...) the expected group attention, and ``scores``.
         """
         y = np.asarray(y, dtype=float)
+        if (
+            self._last is not None
+            and self._last[0].shape == y.shape
+            and np.array_equal(self._last[0], y)
+        ):
+            return self._last[1]  # the solver's events look at the state rhs just saw
         flat = y.reshape(len(self.names), -1)
         S = self.scores(flat)  # (G, P)
         target = np.zeros(S.shape[1], dtype=int)
@@ -728,21 +737,23 @@ class _ReducedColumn:
         )
         q = self.group_p[0]
         # dS_g/dt for ONE feature of group g: the group derivative split evenly (spec §6.1)
-        group_rate = -self.eta * q * (self.weights @ dloss.reshape(len(self.weights), -1))
-        group_rate = group_rate.reshape(S.shape) / np.asarray(self.group_size, float)[:, None]
+        group_rate = -self.eta * q * np.einsum("i,igk->gk", self.weights, dloss)
+        group_rate = group_rate / np.asarray(self.group_size, float)[:, None]
         rate = group_rate[list(self.state_rows)]
         shape = y.shape[1:]
-        return {
+        out = {
             "rate": rate.reshape(y.shape),
             "group_rate": group_rate.reshape((-1, *shape)),
-            "loss": (self.weights @ loss).reshape(shape),
+            "loss": np.einsum("i,ik->k", self.weights, loss).reshape(shape),
             "attn": np.einsum("i,igk->gk", self.weights, attn).reshape((-1, *shape)),
             "scores": S.reshape((-1, *shape)),
         }
+        self._last = (y.copy(), out)
+        return out
 
     def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
         """Right-hand side ``dy/dt`` for :func:`scipy.integrate.solve_ivp`."""
-        return self.evaluate(y)["rate"]
+        return self.evaluate(y)["rate"].copy()
 
     def _event_functions(self, eps: float) -> dict[str, Callable]:
         return {
