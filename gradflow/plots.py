@@ -212,7 +212,8 @@ def curves(
     Parameters
     ----------
     *trajectories : Trajectory
-        The runs, each drawn in its own colour (the same colour in every panel).
+        The runs, each drawn in its own colour (the same colour in every panel).  A staged
+        run is drawn stage by stage in the style of each stage's kind.
     keys : sequence of str or tuple
         What to draw, one panel per key (see :func:`select` for the syntax:
         ``"loss"``, ``"grad_norm"``, ``"attn_12"``, ``"attn[0,1]"``, ``("attn", (0, 1))``).
@@ -313,27 +314,43 @@ def _is_single_tuple_key(keys: tuple) -> bool:
     return len(keys) == 2 and isinstance(keys[0], str) and not isinstance(keys[1], str)
 
 
+def _segments(traj: Trajectory) -> list[tuple[slice, bool]]:
+    """Index ranges of the run and whether each is discrete (GD/Adam): one per stage."""
+    if traj.kind == "staged" and traj.stages:
+        return [
+            (slice(int(st["start"]), int(st["stop"])), st.get("kind") in ("gd", "adam"))
+            for st in traj.stages
+        ]
+    return [(slice(None), traj.kind in ("gd", "adam"))]
+
+
 def _draw_series(
     ax: Any, traj: Trajectory, keys: Sequence[Key], label: str, color: str, logx: bool, multi: bool
 ) -> None:
-    """Plot the series of ``keys``; keys and components differ in line style (or marker)."""
+    """Plot the series of ``keys``; keys and components differ in line style (or marker).
+
+    A staged run is drawn stage by stage: flow stages solid, GD/Adam stages dashed with
+    markers, one legend entry for the whole run.
+    """
     t = np.asarray(traj.t, dtype=float)
     keep = _time_mask(t, logx)
-    discrete = traj.kind in ("gd", "adam")
     curves_drawn = [
         (f"{_key_label(key)}{suffix}", values)
         for key in keys
         for suffix, values in _components(select(traj, key), key)
     ]
     for k, (name, values) in enumerate(curves_drawn):
-        kw: dict[str, Any] = {"color": color, "lw": 1.4}
-        if discrete:
-            n = int(keep.sum())
-            kw.update(ls="--", marker=_MARKERS[k % len(_MARKERS)], ms=3, markevery=max(1, n // 25))
-        else:
-            kw["ls"] = _LINESTYLES[k % len(_LINESTYLES)]
         text = f"{label}: {name}" if multi or len(curves_drawn) > 1 else label
-        ax.plot(t[keep], values[keep], label=text, **kw)
+        for segment, discrete in _segments(traj):
+            tk, vk = t[segment][keep[segment]], values[segment][keep[segment]]
+            kw: dict[str, Any] = {"color": color, "lw": 1.4}
+            if discrete:
+                every = max(1, len(tk) // 25)
+                kw.update(ls="--", marker=_MARKERS[k % len(_MARKERS)], ms=3, markevery=every)
+            else:
+                kw["ls"] = _LINESTYLES[k % len(_LINESTYLES)]
+            ax.plot(tk, vk, label=text, **kw)
+            text = "_" + text  # later stages of the same curve: no second legend entry
 
 
 def _components(series: np.ndarray, key: Key) -> list[tuple[str, np.ndarray]]:

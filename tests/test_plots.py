@@ -284,6 +284,22 @@ def test_events_and_stage_boundaries_are_marked():
     assert len(ax.lines) == 1
 
 
+def test_staged_run_is_drawn_in_the_style_of_each_stage():
+    traj = toy_trajectory(n=6)
+    traj.kind = "staged"
+    traj.stages = [
+        {"name": "flow first", "kind": "flow", "t_start": 0.0, "t_end": 2.0, "start": 0, "stop": 3},
+        {"name": "then GD", "kind": "gd", "t_start": 2.0, "t_end": 5.0, "start": 2, "stop": 6},
+    ]
+    ax = plots.curves(traj, logx=False, mark_stages=False).axes[0]
+    flow_part, gd_part = ax.lines
+    np.testing.assert_array_equal(flow_part.get_xdata(), traj.t[:3])
+    np.testing.assert_array_equal(gd_part.get_ydata(), traj.loss[2:])
+    assert flow_part.get_linestyle() == "-" and gd_part.get_linestyle() == "--"
+    assert gd_part.get_marker() == "o"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["staged"]
+
+
 def test_curves_on_a_given_axes_draws_all_keys_there():
     traj = toy_trajectory()
     fig, ax = matplotlib.pyplot.subplots()
