@@ -30,7 +30,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import linregress
 
 from gradflow.descent import gradient_descent
 from gradflow.flow import integrate_flow
@@ -213,5 +212,7 @@ def convergence_order(
             raise RuntimeError(f"gradient descent with lr={lr:g} did not finish: {gd.message}")
         theta_gd = gd.final_params
         errors[i] = np.sqrt(sum(float(np.sum((theta_gd[k] - theta_gf[k]) ** 2)) for k in names))
+    from scipy.stats import linregress  # here: scipy.stats takes ~1 s to import
+
     fit = linregress(np.log(lrs_arr), np.log(errors))
     return float(fit.slope), errors
