@@ -36,8 +36,10 @@ __all__ = ["main", "parse_sets"]
 
 #: model names accepted by ``reproduce`` that belong to a differently named figure set
 _FIGURE_ALIASES = {"quadratic": "oracles", "linear_net": "oracles"}
-#: default number of panels of ``gradflow plot`` (loss plus the first scalar observables)
+#: default number of panels of ``gradflow plot`` (loss plus the first small observables)
 _MAX_DEFAULT_PANELS = 6
+#: observables with at most this many numbers per time are plotted by default
+_MAX_DEFAULT_COMPONENTS = 10
 
 
 class UsageError(Exception):
@@ -136,8 +138,11 @@ def _existing_file(path: str) -> Path:
     return p
 
 
-def _scalar_observables(traj: Any) -> list[str]:
-    return [k for k, v in traj.observables.items() if np.ndim(v) == 1]
+def _small_observables(traj: Any) -> list[str]:
+    """Observables with at most ``_MAX_DEFAULT_COMPONENTS`` numbers per time, scalars first."""
+    sizes = {k: int(np.prod(np.shape(v)[1:])) for k, v in traj.observables.items()}
+    small = [k for k, size in sizes.items() if size <= _MAX_DEFAULT_COMPONENTS]
+    return sorted(small, key=lambda k: sizes[k] > 1)
 
 
 # --- subcommands ----------------------------------------------------------------------------
@@ -215,7 +220,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if args.keys:
         keys = list(args.keys)
     else:
-        common = [k for k in _scalar_observables(runs[0]) if all(k in r.observables for r in runs)]
+        common = [k for k in _small_observables(runs[0]) if all(k in r.observables for r in runs)]
         keys = ["loss", *common][:_MAX_DEFAULT_PANELS]
     from gradflow import plots
 
@@ -374,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
         "plot",
         help="plot saved runs: loss and observables over (log) time",
         description=_para(
-            "Draw the loss and the scalar observables of one or more saved runs over "
+            "Draw the loss and the small observables of one or more saved runs over "
             "flow time, one panel each; give a flow and a GD run of the same model to compare "
             "them (flow solid, GD dashed with markers). The initial point t = 0 is not shown on "
             "the default logarithmic time axis."
@@ -390,8 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--keys",
         nargs="+",
         default=None,
-        help=f"what to draw (default: loss and the scalar observables, at most "
-        f"{_MAX_DEFAULT_PANELS} panels)",
+        help=f"what to draw (default: loss and the observables with at most "
+        f"{_MAX_DEFAULT_COMPONENTS} numbers, one line each; at most {_MAX_DEFAULT_PANELS} panels)",
     )
     p.add_argument("--linear-time", action="store_true", help="linear time axis (shows t = 0)")
     p.add_argument("--logy", action="store_true", help="logarithmic value axis")

@@ -212,8 +212,10 @@ def curves(
     Parameters
     ----------
     *trajectories : Trajectory
-        The runs, each drawn in its own colour (the same colour in every panel).  A staged
-        run is drawn stage by stage in the style of each stage's kind.
+        The runs, each drawn in its own colour (the same colour in every panel), several
+        curves of one run in one panel told apart by line style.  With a single run, those
+        curves get colours of their own instead.  A staged run is drawn stage by stage in
+        the style of each stage's kind.
     keys : sequence of str or tuple
         What to draw, one panel per key (see :func:`select` for the syntax:
         ``"loss"``, ``"grad_norm"``, ``"attn_12"``, ``"attn[0,1]"``, ``("attn", (0, 1))``).
@@ -288,7 +290,10 @@ def curves(
     for panel, panel_keys in panels:
         for j, (traj, label) in enumerate(zip(trajectories, labels, strict=True)):
             color = f"C{j % 10}"
-            _draw_series(panel, traj, panel_keys, label, color, logx, multi=len(panel_keys) > 1)
+            _draw_series(
+                panel, traj, panel_keys, label, color, logx, multi=len(panel_keys) > 1,
+                alone=len(trajectories) == 1,
+            )  # fmt: skip
             if mark_events:
                 _draw_events(panel, traj, color, logx)
             if mark_stages:
@@ -325,9 +330,19 @@ def _segments(traj: Trajectory) -> list[tuple[slice, bool]]:
 
 
 def _draw_series(
-    ax: Any, traj: Trajectory, keys: Sequence[Key], label: str, color: str, logx: bool, multi: bool
+    ax: Any,
+    traj: Trajectory,
+    keys: Sequence[Key],
+    label: str,
+    color: str,
+    logx: bool,
+    multi: bool,
+    alone: bool,
 ) -> None:
     """Plot the series of ``keys``; keys and components differ in line style (or marker).
+
+    When the run is ``alone`` in the figure, several curves of one panel get colours of
+    their own instead (and legend entries without the run's label).
 
     A staged run is drawn stage by stage: flow stages solid, GD/Adam stages dashed with
     markers, one legend entry for the whole run.
@@ -340,15 +355,18 @@ def _draw_series(
         for suffix, values in _components(select(traj, key), key)
     ]
     for k, (name, values) in enumerate(curves_drawn):
-        text = f"{label}: {name}" if multi or len(curves_drawn) > 1 else label
+        several = multi or len(curves_drawn) > 1
+        own_colour = alone and several
+        text = (name if own_colour else f"{label}: {name}") if several else label
         for segment, discrete in _segments(traj):
             tk, vk = t[segment][keep[segment]], values[segment][keep[segment]]
-            kw: dict[str, Any] = {"color": color, "lw": 1.4}
+            kw: dict[str, Any] = {"color": f"C{k % 10}" if own_colour else color, "lw": 1.4}
+            style = 0 if own_colour else k
             if discrete:
                 every = max(1, len(tk) // 25)
-                kw.update(ls="--", marker=_MARKERS[k % len(_MARKERS)], ms=3, markevery=every)
+                kw.update(ls="--", marker=_MARKERS[style % len(_MARKERS)], ms=3, markevery=every)
             else:
-                kw["ls"] = _LINESTYLES[k % len(_LINESTYLES)]
+                kw["ls"] = _LINESTYLES[style % len(_LINESTYLES)]
             ax.plot(tk, vk, label=text, **kw)
             text = "_" + text  # later stages of the same curve: no second legend entry
 

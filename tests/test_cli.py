@@ -117,7 +117,9 @@ def test_plot_writes_a_png_of_flow_and_gd(tmp_path, capsys):
     assert fig_path.read_bytes()[:8] == PNG_SIGNATURE
     assert "loss, modes[0]" in out
     code, out, err = run_cli(capsys, "plot", str(flow), "--linear-time", "--out", str(fig_path))
-    assert code == 0 and "panels: loss" in out
+    # default panels: loss and the observables with at most 10 numbers (modes: 3; the
+    # conserved 4x4 matrix is left out)
+    assert code == 0 and "panels: loss, modes)" in out
 
 
 # --- check ---------------------------------------------------------------------------------

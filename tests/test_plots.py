@@ -234,7 +234,11 @@ def test_array_key_without_index_draws_each_component_or_refuses():
     lines = plotted_lines(plots.curves(traj, keys=["attn"], logx=False).axes[0])
     assert len(lines) == 6
     np.testing.assert_array_equal(lines[5].get_ydata(), traj.observables["attn"][:, 1, 2])
-    assert lines[5].get_label().endswith("attn[1,2]")
+    assert lines[5].get_label() == "attn[1,2]"
+    assert len({ln.get_color() for ln in lines}) == 6  # one run: a colour per component
+    two = plotted_lines(plots.curves(traj, toy_trajectory(kind="gd"), keys=["attn"]).axes[0])
+    assert len({ln.get_color() for ln in two}) == 2  # two runs: a colour per run
+    assert len({ln.get_linestyle() for ln in two[:6]}) > 1  # components by line style
     traj.observables["big"] = np.zeros((len(traj.t), 4, 4))
     with pytest.raises(ValueError, match=r"16 components.*big\[0,0\]"):
         plots.curves(traj, keys=["big"])
