@@ -369,10 +369,12 @@ class BlowUp(Model):
 def test_solver_failure_returns_what_was_computed():
     traj = gf.integrate_flow(BlowUp(), {"theta": np.array([1.0])}, (0, 1.0), method="RK45")
     assert traj.status == "failed" and "RK45" in traj.message
-    assert len(traj.t) > 1 and traj.t[-1] < 0.5 + 1e-9
-    exact = 1 / np.sqrt(1 - 2 * traj.t)  # θ(t) = θ₀ / sqrt(1 − 2θ₀²t)
-    finite = traj.t < 0.49
-    np.testing.assert_allclose(traj.params["theta"][finite, 0], exact[finite], rtol=1e-6)
+    # the last sample is the last accepted step, at the blow-up time to solver accuracy
+    assert len(traj.t) > 1 and traj.t[-1] == pytest.approx(0.5, abs=1e-6)
+    assert traj.params["theta"][-1, 0] > 1e3
+    early = traj.t < 0.49
+    exact = 1 / np.sqrt(1 - 2 * traj.t[early])  # θ(t) = θ₀ / sqrt(1 − 2θ₀²t)
+    np.testing.assert_allclose(traj.params["theta"][early, 0], exact, rtol=1e-6)
 
 
 # --- outputs --------------------------------------------------------------------------
