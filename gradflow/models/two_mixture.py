@@ -545,8 +545,9 @@ class TwoMixture(Model):
         if self._matmul and X is self.X:
             Xf = self._Xf
             n, L = self.n, self.L
-            Q = np.matmul(Xf, WQ.swapaxes(1, 2)).reshape(2, n, L, self.m)
-            Kt = np.matmul(Xf, WK.swapaxes(1, 2)).reshape(2, n, L, self.m)
+            # one BLAS product per head (a broadcast matmul over heads is not BLAS-backed)
+            Q = np.stack([Xf @ WQ[h].T for h in range(2)]).reshape(2, n, L, self.m)
+            Kt = np.stack([Xf @ WK[h].T for h in range(2)]).reshape(2, n, L, self.m)
             S = self.kappa * np.matmul(Q, Kt.swapaxes(-1, -2))
         else:
             Q = np.einsum("nld,hmd->hnlm", X, WQ)
@@ -577,8 +578,8 @@ class TwoMixture(Model):
             gw = pi.reshape(2, n * L) @ Xf  # Σ_i Σ_b π_{h,i,b} x_{i,b}
             T = np.matmul(D, Kt).reshape(2, n * L, m)  # Σ_b D[a,b] K_b
             U = np.matmul(D.swapaxes(-1, -2), Q).reshape(2, n * L, m)  # Σ_a D[a,b] Q_a
-            gWQ = kap * np.matmul(T.swapaxes(1, 2), Xf)
-            gWK = kap * np.matmul(U.swapaxes(1, 2), Xf)
+            gWQ = kap * np.stack([T[h].T @ Xf for h in range(2)])
+            gWK = kap * np.stack([U[h].T @ Xf for h in range(2)])
         else:
             gw = np.einsum("hnb,nbd->hd", pi, self.X)
             gWQ = kap * np.einsum("hnab,hnbm,nad->hmd", D, Kt, self.X, optimize=True)
