@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib.util
 import inspect
 import math
 import shutil
@@ -146,17 +147,33 @@ def _small_observables(traj: Any) -> list[str]:
 
 
 # --- subcommands ----------------------------------------------------------------------------
+def _first_doc_line(module_name: str) -> str:
+    """First line of a module's docstring, read from its source without importing it."""
+    if module_name in sys.modules:
+        doc = sys.modules[module_name].__doc__ or ""
+    else:
+        try:
+            source = Path(importlib.util.find_spec(module_name).origin).read_text("utf-8")
+            doc = ast.get_docstring(ast.parse(source)) or ""
+        except (OSError, SyntaxError, TypeError) as exc:
+            return f"(cannot read: {exc})"
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from gradflow import figures, models
 
     print("models (gradflow run MODEL, gradflow check MODEL):")
     for name in models.names():
-        cls = models.get(name)
+        try:
+            cls = models.get(name)
+        except Exception as exc:  # a broken model module must not hide the others
+            print(f"  {name:<15} (cannot import: {type(exc).__name__}: {exc})")
+            continue
         print(f"  {name:<15} {cls.__name__:<15} {getattr(cls, 'citation', '')}")
     print("figure sets (gradflow reproduce NAME):")
     for name in figures.names():
-        doc = (figures.get(name).__doc__ or "").strip().splitlines()
-        print(f"  {name:<15} {doc[0] if doc else ''}")
+        print(f"  {name:<15} {_first_doc_line(figures.FIGURES[name])}")
     return 0
 
 
