@@ -516,14 +516,22 @@ class DecisionList(Model):
             )
         t = self.table
         # fixed per-example data of the token-level form (§4.2), examples on the LAST axis
-        # (L, E): reductions over the L vocabulary rows then run along contiguous memory
-        present = t.cnt.T > 0
-        self._pen = np.where(present, np.log(np.where(present, t.cnt.T, 1.0)), -np.inf)
-        self._arE = np.arange(t.size)
-        self._Yt = np.zeros((self.L, t.size))
+        # (reductions over rows then run along contiguous memory).  Only the S ≤ n tokens
+        # present in an example are stored: tok (S, E), padded where a sequence has fewer
+        # distinct tokens; pen = log cnt, or −∞ on padding (exp(−∞) = 0 exactly).
+        E, L = t.size, self.L
+        present = t.cnt > 0
+        S = int(present.sum(axis=1).max())
+        order = np.argsort(~present, axis=1, kind="stable")[:, :S]  # present tokens first
+        valid = np.take_along_axis(present, order, axis=1)
+        cnt = np.take_along_axis(t.cnt, order, axis=1)
+        self._tok = order.T.copy()
+        self._pen = np.where(valid, np.log(np.where(valid, cnt, 1.0)), -np.inf).T.copy()
+        self._arE = np.arange(E)
+        self._scatter_h = (self._tok * E + self._arE).ravel()  # (b, e) -> H[b, e]
+        self._scatter_w = (self._tok * L + t.q).ravel()  # (b, q_e) -> ∂W[b, q]
+        self._Yt = np.zeros((L, E))
         self._Yt[t.y, self._arE] = 1.0
-        self._Q = np.zeros((t.size, self.L))
-        self._Q[self._arE, t.q] = 1.0
         # position level (§4.1): one-hot X (B, L, n) and labels Y (B, L, n)
         B = len(t.seqs)
         self._X = np.zeros((B, self.L, self.n))
@@ -687,21 +695,37 @@ class DecisionList(Model):
         return loss, {"W": dW, "V": dV}
 
     # --- loss and gradient: token level (§4.2) ---------------------------------------------
+    def _scatter(self, index: np.ndarray, values: np.ndarray, shape: tuple[int, int]):
+        """Sum ``values`` (S, E) into a dense array of ``shape`` at flat ``index``.
+
+        ``np.bincount`` is real-only, so a complex input (complex step) is scattered as
+        real and imaginary parts: the map is linear, hence still analytic.
+        """
+        size = shape[0] * shape[1]
+        vals = values.ravel()
+        out = np.bincount(index, weights=vals.real, minlength=size)
+        if np.iscomplexobj(vals):
+            out = out + 1j * np.bincount(index, weights=vals.imag, minlength=size)
+        return out.reshape(shape)
+
     def _forward_tok(self, W: np.ndarray, V: np.ndarray) -> dict[str, np.ndarray]:
-        """Token-level forward pass; arrays are (L, E), one column per example."""
+        """Token-level forward pass, one column per example.
+
+        ``h`` (S, E) holds the attention on the present tokens ``tok``; ``H`` (L, E) is the
+        same scattered over the vocabulary (column q of ``H = XA``); ``z, F`` are (L, E).
+        """
         t = self.table
-        # u_b = W[b, q] + log cnt_b for b ∈ s, and −∞ for absent b (exp(−∞) = 0 exactly,
-        # also for complex u: the mask is data, so the map stays analytic in W)
-        u = W[:, t.q] + self._pen
+        u = W[self._tok, t.q] + self._pen  # u_b = W[b, q] + log cnt_b, b ∈ s
         h = np.exp(u - u.real.max(axis=0))
-        h = h / h.sum(axis=0)  # h = softmax over s: column q of H = XA
-        z = V @ h  # z = V h
+        h = h / h.sum(axis=0)  # h = softmax over the tokens of s
+        H = self._scatter(self._scatter_h, h, (self.L, t.size))
+        z = V @ H  # z = V h
         zs = z - z.real.max(axis=0)
         ez = np.exp(zs)
         tot = ez.sum(axis=0)
         F = ez / tot  # F = σ(z)
         logF = zs - np.log(tot)
-        return {"h": h, "z": z, "F": F, "logF": logF}
+        return {"h": h, "H": H, "z": z, "F": F, "logF": logF}
 
     def loss_grad_tok(
         self, params: Mapping[str, np.ndarray]
@@ -715,14 +739,14 @@ class DecisionList(Model):
         p = self._check(params)
         W, V = p["W"], p["V"]
         f = self._forward_tok(W, V)
-        h, F, logF = f["h"], f["F"], f["logF"]
+        h, H, F, logF = f["h"], f["H"], f["F"], f["logF"]
         w = self.table.w
         loss = -np.dot(w, logF[self.table.y, self._arE])
         Gz = (F - self._Yt) * w  # G_z = w (F − e_y)
-        dV = Gz @ h.T  # ∂V = Σ_e G_z hᵀ
-        Gh = V.T @ Gz  # g_h = Vᵀ G_z
+        dV = Gz @ H.T  # ∂V = Σ_e G_z hᵀ
+        Gh = (V.T @ Gz)[self._tok, self._arE]  # g_h = Vᵀ G_z, on the present tokens
         Gu = h * (Gh - (h * Gh).sum(axis=0))  # softmax backward
-        dW = Gu @ self._Q  # ∂W[:, q_e] += G_u[:, e]
+        dW = self._scatter(self._scatter_w, Gu, (self.L, self.L))  # ∂W[:, q_e] += G_u
         return loss, {"W": dW, "V": dV}
 
     def loss(self, params: Mapping[str, np.ndarray]) -> float:
@@ -758,25 +782,26 @@ class DecisionList(Model):
         pW = np.asarray(v.get("W", zero))
         pV = np.asarray(v.get("V", zero))
         f = self._forward_tok(W, V)
-        h, F = f["h"], f["F"]
-        w = self.table.w
+        h, H, F = f["h"], f["H"], f["F"]
+        tok, arE, w = self._tok, self._arE, self.table.w
         Gz = (F - self._Yt) * w
-        Gh = V.T @ Gz
+        Gh = (V.T @ Gz)[tok, arE]
         hGh = (h * Gh).sum(axis=0)
         # forward (R) pass: directional derivatives of u, h, z, F, G_z
-        du = pW[:, self.table.q]
+        du = pW[tok, self.table.q]
         dh = h * (du - (h * du).sum(axis=0))
-        dz = V @ dh + pV @ h
+        dH = self._scatter(self._scatter_h, dh, H.shape)
+        dz = V @ dH + pV @ H
         dF = F * (dz - (F * dz).sum(axis=0))
         dGz = dF * w
         # the reverse pass, differentiated
         out = {}
         if "V" in v:
-            out["V"] = dGz @ h.T + Gz @ dh.T
+            out["V"] = dGz @ H.T + Gz @ dH.T
         if "W" in v:
-            dGh = V.T @ dGz + pV.T @ Gz
+            dGh = (V.T @ dGz + pV.T @ Gz)[tok, arE]
             dGu = dh * (Gh - hGh) + h * (dGh - (dh * Gh).sum(axis=0) - (h * dGh).sum(axis=0))
-            out["W"] = dGu @ self._Q
+            out["W"] = self._scatter(self._scatter_w, dGu, (self.L, self.L))
         return {k: out[k] for k in v}
 
     def _hvp_flat(self, params: Mapping[str, np.ndarray], names: tuple[str, ...]):
