@@ -65,6 +65,8 @@ def phase1_run(config: dict, seed: int) -> dict:
         (0.0, t_end),
         rtol=config["rtol"],
         events=[model.phase1_event(terminal=True)],
+        n_eval=10,  # a few samples and no interpolants: at m = 1024 the state has 615k numbers
+        dense_output=False,
         observables=False,
     )
     T1 = traj.event_time("phase1_end")

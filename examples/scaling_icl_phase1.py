@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         theory_label="theory $T_I=\\Theta(K^2)$",
     )
     integers = np.arange(int(K.min()), int(K.max()) + 1)  # the closed form is for integer K
-    ax.loglog(integers, [phase1_time(int(k)) for k in integers], "--", color="0.5", lw=1,
+    ax.plot(integers, [phase1_time(int(k)) for k in integers], "--", color="0.5", lw=1,
               label="mean-field closed form (spec §6.2)")  # fmt: skip
     ax.legend(fontsize="small")
     ax.set_title("ICL regression: phase-I length against K")

@@ -225,6 +225,10 @@ def plot_power_law(
             color="k",
             label=f"{theory_label}: slope {theory_exponent:g}",
         )
+    sizes = np.unique(x_arr)
+    if sizes.size <= 10:  # label the measured sizes themselves
+        ax.set_xticks(sizes, [f"{v:g}" for v in sizes])
+        ax.set_xticks([], minor=True)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize="small")
