@@ -463,7 +463,8 @@ def phase_portrait(
         with markers.  Runs with the same label share one legend entry.
     nullclines : bool
         Draw the curves ``dx/dt = 0`` (red) and ``dy/dt = 0`` (blue) as zero contours of the
-        field on the grid.
+        field on the grid (linear interpolation between grid points; a component that does
+        not change sign in the window has no nullcline there and no legend entry).
     phase : callable, optional
         ``phase(X, Y) -> int array``: colours the plane by region (vectorised like ``field``).
     phase_labels : sequence or mapping of int to str, optional
