@@ -244,9 +244,12 @@ def _check_options(out: Path, options: dict[str, Any]) -> None:
         saved = json.loads(path.read_text())
         if saved != options:
             changed = sorted(k for k in set(saved) | set(options) if saved.get(k) != options.get(k))
+            differences = ", ".join(
+                f"{k} {saved.get(k)!r} there, {options.get(k)!r} now" for k in changed
+            )
             raise _usage_error(
-                f"{out} holds a sweep made with other options ({', '.join(changed)}: "
-                f"{[saved.get(k) for k in changed]}); use another --out or the same options"
+                f"{out} holds a sweep made with other options ({differences}); use another "
+                "--out or the same options"
             )
     else:
         out.mkdir(parents=True, exist_ok=True)

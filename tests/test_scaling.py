@@ -54,16 +54,16 @@ def test_noisy_data_exponent_lies_in_its_interval():
 
 @pytest.mark.parametrize("confidence", [0.8, 0.95])
 def test_interval_coverage_over_repeated_draws(confidence):
-    """Over 2000 draws of log-normal noise, the interval holds the true exponent in a fraction
-    ``confidence`` of them: the binomial standard deviation is ≤ 0.009, the band ±0.03 is more
-    than 3 of them."""
+    """Over 1000 draws of log-normal noise, the interval holds the true exponent in a fraction
+    ``confidence`` of them: the binomial standard deviation is ≤ 0.0127, the band ±0.035 is
+    more than 2.7 of them (a correct interval fails this test with probability < 0.007)."""
     rng = np.random.default_rng(2024)
-    draws = 2000
+    draws = 1000
     hits = 0
     for _ in range(draws):
         y = 3.0 * SIZES**-1.0 * np.exp(0.3 * rng.standard_normal(SIZES.size))
         hits += fit_power_law(SIZES, y, confidence=confidence).contains(-1.0)
-    assert abs(hits / draws - confidence) < 0.03
+    assert abs(hits / draws - confidence) < 0.035
 
 
 def test_plot_draws_points_fit_and_theory():

@@ -83,7 +83,7 @@ def test_sweep_command_writes_resumes_and_fits(tmp_path, capsys):
                for r in rows if r["kappa"] == 1)  # fmt: skip
     assert run_cli(argv) == 0
     assert "(0 computed, 6 reused, 0 failed)" in capsys.readouterr().out
-    with pytest.raises(cli.UsageError, match=r"other options \(t_end"):
+    with pytest.raises(cli.UsageError, match=r"other options \(t_end 3.0 there, 4.0 now\)"):
         run_cli([*argv[:7], "4", *argv[8:]])
 
 
