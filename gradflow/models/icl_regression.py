@@ -498,7 +498,9 @@ class ICLRegression(Model):
         yq = getattr(self, prefix + "y_query")
         M = len(yq)
         # forward: s_i = x_iᵀ Q x_q, a = softmax(s), ŷ = Σ a_i y_i, r = ŷ − y_q
-        Qxq = xq @ Q.T  # (M, d): Q x_q
+        # einsum rather than BLAS matmul: these are many small products, and threaded BLAS
+        # on a busy machine costs more than it saves
+        Qxq = np.einsum("de,me->md", Q, xq)  # (M, d): Q x_q
         s = np.einsum("mnd,md->mn", X, Qxq)
         s_q = np.einsum("md,md->m", xq, Qxq)  # the query's own score (include_query)
         shift = s.real.max(axis=1)
@@ -514,11 +516,11 @@ class ICLRegression(Model):
         L = 0.5 * np.mean(r * r)
         # backward: ∂ℓ/∂s_i = r a_i (y_i − ŷ); the query key has value 0
         ds = (r[:, None] * a * (y - y_hat[:, None])) / M
-        dQ = np.einsum("mn,mnd->md", ds, X).T @ xq  # Σ_j Σ_i ∂ℓ/∂s_i x_i x_qᵀ
+        dQ = np.einsum("md,me->de", np.einsum("mn,mnd->md", ds, X), xq)  # Σ ∂ℓ/∂s_i x_i x_qᵀ
         if self.include_query:
             a_q = np.exp(s_q - shift) / Z
             ds_q = r * a_q * (0.0 - y_hat) / M
-            dQ = dQ + (ds_q[:, None] * xq).T @ xq
+            dQ = dQ + np.einsum("md,me->de", ds_q[:, None] * xq, xq)
         return L, dQ, {"a": a, "r": r}
 
     # --- the contract ----------------------------------------------------------------
@@ -572,8 +574,8 @@ class ICLRegression(Model):
         attn_feat = np.einsum("mn,mnk->mk", aux["a"], onehot)  # attention mass per feature
         n_query = q_onehot.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            attn = (q_onehot.T @ attn_feat).T / n_query[None, :]  # [m, k]
-            feature_loss = 0.5 * (q_onehot.T @ aux["r"] ** 2) / n_query
+            attn = np.einsum("mk,mn->nk", q_onehot, attn_feat) / n_query[None, :]  # [m, k]
+            feature_loss = 0.5 * np.einsum("mk,m->k", q_onehot, aux["r"] ** 2) / n_query
         return attn, feature_loss
 
     # --- phase boundaries as flow events (spec §7.4) ---------------------------------
