@@ -125,8 +125,12 @@ def test_gradient_against_fd_and_complex_step(case):
             assert abs(cs - an) <= 1e-13 * abs(an)
 
 
-def test_check_model_conformance():
-    gf.check_model(DecisionList(8, 3, 2, train=("W", "V")))
+@pytest.mark.parametrize("train", [("W",), ("W", "V"), ("V",)])
+def test_check_model_conformance(train):
+    gf.check_model(DecisionList(8, 3, 2, train=train))
+
+
+def test_check_model_conformance_repeats_random_init():
     gf.check_model(DecisionList(7, 3, 2, repeats=True, train=("W", "V"), init="random"))
 
 
@@ -315,6 +319,13 @@ def test_perfect_classification_with_the_ordered_chain():
     np.testing.assert_array_equal(obs["chain"], [3.0, 2.0, 1.0, 0.0])
     W[m.lists[0], 0] = [1.0, 2.0, 3.0]
     assert m.observables({"W": W, "V": m.c * m.P})["perfect"] == 0.0
+
+
+def test_sharpness_observable():
+    m = DecisionList(6, 3, 2, train=("W", "V"), track_sharpness=True)
+    p = m.init_params(np.random.default_rng(0))
+    lam = m.observables(p)["lambda_max"]
+    assert lam == pytest.approx(np.linalg.eigvalsh(m.hessian(p))[-1], rel=1e-9)
 
 
 def test_attention_columns_sum_to_one():

@@ -131,6 +131,13 @@ def test_large_c_collapse():
     assert gaps[0] > gaps[1] > gaps[2]
 
 
+def test_full_flow_at_large_c_collapses_to_the_limit():
+    # the full L²-dimensional flow (not only the reduced one) at c = 2000: c²T within 0.2 %
+    # of τ* = 3308.4 (spec §5.3: 3305)
+    T, _ = t_perfect(DecisionList(16, 3, 3, c=2000.0), 1.0, method="DOP853", atol=1e-12)
+    assert abs(2000.0**2 * T / 3308.4 - 1) < 2e-3
+
+
 # --- solver consistency (§10 #14) ---------------------------------------------------------
 def test_solvers_agree_to_six_digits_on_T():
     red = ReducedChain(16, 3, 3)
@@ -146,6 +153,19 @@ def test_full_flow_solvers_agree():
         for m in ("RK45", "DOP853", "LSODA", "Radau", "BDF")
     ]
     assert (max(times) - min(times)) / min(times) < 1e-6
+
+
+def test_repeats_flow_is_slower_and_needs_log_count_gaps():
+    # spec §6.1 #5: i.i.d. tokens, L=12, n=3, M=2: T = 4.3116573 (vs 0.01478 without repeats)
+    m = DecisionList(12, 3, 2, repeats=True)
+    T, traj = t_perfect(m, 100.0, method="DOP853", rtol=1e-10, atol=1e-12)
+    assert T == pytest.approx(4.3116573, abs=2e-7)  # rtol 1e-10: solvers agree to 8 digits
+    assert T < m.bound_theorem1  # 20.16
+    # at T the binding constraint is W[a_1] − W[a_2] = log 2: a sequence (a_2, a_2, a_1)
+    # needs W[a_1] + log 1 > W[a_2] + log 2 (attention mass scales with the count)
+    W = traj.final_params["W"]
+    gaps = np.array([W[lst[0], a] - W[lst[1], a] for a, lst in enumerate(m.lists)])
+    np.testing.assert_allclose(gaps, math.log(2), atol=1e-6)
 
 
 # --- Theorem 1 (§10 #10) ---------------------------------------------------------------------
