@@ -16,6 +16,7 @@ PNGS = [
     "v_vs_p.png",
     "gd_vs_gf.png",
     "sharpness.png",
+    "repeats.png",
 ]
 
 
@@ -39,6 +40,8 @@ def test_quick_reproduction(tmp_path):
     assert res["v_vs_p"]["v_only"]["accuracy_max"] < 1
     assert res["v_vs_p"]["joint_random"]["T_perfect"] is not None
     assert abs(res["gd"]["order"]["order"] - 1) < 0.05
+    assert res["repeats"]["repeats"]["T_perfect"] == pytest.approx(4.3116573, abs=2e-7)
+    assert res["repeats"]["repeats"]["min_gap_at_T"][0] == pytest.approx(np.log(2), abs=1e-6)
     run = res["gd"]["sharpness"]["runs"]["1.0"]
     assert run["max_eta_lam"] < 2 and run["first_perfect_step"] <= run["window_end"]
 

@@ -18,6 +18,8 @@ The paper has no figures; these make each of its claims checkable:
    (slope 1).
 7. ``sharpness.png`` — ``λ_max`` along joint GD (Theorem 2's setting) against ``1/η``
    and ``2/η``.
+8. ``repeats.png`` — Theorem 1's flow with i.i.d. tokens (repeats) against n-subsets: the
+   chain over time, and the W-gaps at ``T`` against ``log`` of the count ratio.
 
 ``results.json`` holds every number quoted in ``docs/models/decision_list.md``.
 """
@@ -571,6 +573,68 @@ def gd_figures(L_order: int, L_sharp: int, steps: int) -> tuple[list, dict, dict
     return figs, {"gd_eta": gds[0]}, results
 
 
+# --- 8. repeats --------------------------------------------------------------------------
+def repeats_figure(L: int, n: int, M: int) -> tuple[Any, dict, dict]:
+    """Theorem 1's flow with and without repeated tokens (§7 #8)."""
+    import matplotlib.pyplot as plt
+
+    import gradflow as gf
+    from gradflow.models.decision_list import DecisionList
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    results: dict[str, Any] = {"L": L, "n": n, "M": M}
+    runs = {}
+    names = [f"$a_{k + 1}$" for k in range(M - 1)] + ["self", "others"]
+    for repeats, ls in ((False, "-"), (True, "--")):
+        m = DecisionList(L, n, M, repeats=repeats)
+        T, _ = _t_perfect(m, 1e3, method="DOP853", rtol=1e-10, atol=1e-12)
+        traj = gf.integrate_flow(
+            m,
+            m.init_params(None),
+            (0, 3 * T),
+            method="DOP853",
+            rtol=1e-10,
+            atol=1e-12,
+            n_eval=80,
+            observables=True,
+        )
+        key = "repeats" if repeats else "subsets"
+        runs[f"theorem1_{key}"] = traj
+        pos = traj.t > 0
+        chain = traj.observables["chain"]
+        for k in range(M + 1):
+            axes[0].semilogx(
+                traj.t[pos] / T, chain[pos, k], ls=ls, color=f"C{k}", label=f"{names[k]}, {key}"
+            )
+        W = traj.at(T)["W"]
+        gaps = np.array(
+            [
+                [W[lst[i], a] - W[lst[i + 1], a] for i in range(M - 1)]
+                for a, lst in enumerate(m.lists)
+            ]
+        )
+        results[key] = {
+            "T_perfect": T,
+            "bound": m.bound_theorem1,
+            "c": m.c,
+            "min_gap_at_T": gaps.min(axis=0).tolist(),
+        }
+        axes[1].plot(
+            gaps.min(axis=1), ls="none", marker="o" if repeats else "s", label=f"{key}: T = {T:.5g}"
+        )
+    axes[1].axhline(math.log(2), color="k", ls="--", label="log 2 (count ratio 2)")
+    axes[1].set_xlabel("query token a")
+    axes[1].set_ylabel(r"min gap $W[a_i, a] - W[a_{i+1}, a]$ at T")
+    axes[1].set_title("with repeats the gaps must beat log(count ratio)")
+    axes[1].legend(fontsize=8)
+    axes[0].set_xlabel(r"$t / T_{perfect}$ (each run its own T)")
+    axes[0].set_ylabel("W[·, a] of one column")
+    axes[0].set_title(f"Theorem 1 flow, L={L}, n={n}, M={M}: subsets (solid), i.i.d. (dashed)")
+    axes[0].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig, runs, results
+
+
 def reproduce(out: Path, quick: bool = False, progress: bool = False) -> list[Path]:
     """Write the decision-list figures, runs and ``results.json`` into ``out``.
 
@@ -606,19 +670,19 @@ def reproduce(out: Path, quick: bool = False, progress: bool = False) -> list[Pa
         for name, traj in runs.items():
             written.append(traj.save(out / "runs" / f"{name}.npz"))
 
-    note("1/5 chain collapse")
+    note("1/6 chain collapse")
     cs = [20.0, 532.34] if quick else [20.0, 100.0, 532.34, 2000.0]
     fig, runs, res = chain_figure(16, 3, 3, cs)
     written.append(gf.plots.save(fig, out / "chain_collapse.png"))
     results["chain"] = res
     keep(runs)
-    note("2/5 full flow: attention, W columns, margins")
+    note("2/6 full flow: attention, W columns, margins")
     figs, runs, res = full_flow_figures(10 if quick else 16, 3, 3)
     for name, f in figs:
         written.append(gf.plots.save(f, out / name))
     results["theorem1_full"] = res
     keep(runs)
-    note("3/5 scaling")
+    note("3/6 scaling")
     Ls = [16, 32, 64, 128, 256] if quick else [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
     c_sweep = (
         [2.0, 20.0, 200.0, 2000.0]
@@ -628,7 +692,7 @@ def reproduce(out: Path, quick: bool = False, progress: bool = False) -> list[Pa
     fig, res = scaling_figure(Ls, 3, 3, 64, c_sweep)
     written.append(gf.plots.save(fig, out / "scaling.png"))
     results["scaling"] = res
-    note("4/5 V versus P")
+    note("4/6 V versus P")
     if quick:
         fig, runs, res = v_figure(10, 3, 2, 1e3, 8, 2)
     else:
@@ -636,7 +700,12 @@ def reproduce(out: Path, quick: bool = False, progress: bool = False) -> list[Pa
     written.append(gf.plots.save(fig, out / "v_vs_p.png"))
     results["v_vs_p"] = res
     keep(runs)
-    note("5/5 GD vs GF and sharpness")
+    note("5/6 repeats")
+    fig, runs, res = repeats_figure(12, 3, 2)
+    written.append(gf.plots.save(fig, out / "repeats.png"))
+    results["repeats"] = res
+    keep(runs)
+    note("6/6 GD vs GF and sharpness")
     figs, runs, res = gd_figures(8, 8 if quick else 12, 20 if quick else 40)
     for name, f in figs:
         written.append(gf.plots.save(f, out / name))
