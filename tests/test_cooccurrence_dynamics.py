@@ -327,19 +327,18 @@ def test_gd_phase1_event_and_paper_gd_sizes():
 
 
 @pytest.mark.slow
-def test_paper_size_gd_and_flow_agree():
-    """Paper configuration (Appendix A), t = 300: GD with η = 0.01 for 30,000 steps and the
-    flow reach losses within a factor 1.5 of each other (GD at η r(0) ≈ 1 is first-order
-    close, not equal), all per-type losses fall by > 100×, and the Phase-2 signs of
-    Theorem 3.2 hold on the attention correlations at the end."""
-    model = CoOccurrence.paper(seed=0)
-    params0 = model.init_params(np.random.default_rng(0))
-    flow = gf.integrate_flow(model, params0, (0, 300), method="RK45", rtol=1e-6)
-    gd = gf.gradient_descent(model, params0, lr=0.01, steps=30_000, record_every=1000)
-    assert 1 / 1.5 < gd.loss[-1] / flow.loss[-1] < 1.5
-    for traj in (flow, gd):
-        tl = traj.observables["type_loss"]
-        assert np.all(tl[-1] < tl[0] / 100)
-        M = traj.observables["attention_correlation"]
-        assert M[-1, 1, 0] > M[0, 1, 0] and M[-1, 0, 1] > M[0, 0, 1]
-        assert M[-1, 2, 0] < M[0, 2, 0] and M[-1, 2, 1] < M[0, 2, 1]
+def test_phase1_scaling_at_spec_run_a_size():
+    """Spec §8.2 "T_1 scaling" at its own size: n = 60, L = 5, d = 200 (distinct tokens),
+    m1 = 64, c = 0.5, m ∈ {128, 256, 512, 1024}, 2 seeds.  Theorem 3.1: T_1 ∝ 1/(σ1² m m1),
+    fitted exponent within 0.2 of -1 (spec: T_1 r(0) in [11.9, 20.3], a ±26 % scatter, over
+    a factor 8 in m); Theorem 3.1(d): L̂(T_1) = Θ(1) (spec: 0.29-0.37; we allow [0.2, log 2))."""
+    ms, t1, loss_t1 = [], [], []
+    for m in (128, 256, 512, 1024):
+        for seed in (0, 1):
+            _, flow = theory_flow(seed, t_end=2.0, terminal=True, n=60, d=200, m=m, m1=64)
+            ms.append(m)
+            t1.append(flow.event_time("phase1_end"))
+            loss_t1.append(flow.loss[-1])
+    slope = np.polyfit(np.log(ms), np.log(t1), 1)[0]
+    assert abs(slope + 1.0) < 0.2, (slope, t1)
+    assert min(loss_t1) > 0.2 and max(loss_t1) < math.log(2), loss_t1
