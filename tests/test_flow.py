@@ -125,6 +125,52 @@ def test_dense_output_matches_exact_between_samples():
         traj.at(6.0)
 
 
+@pytest.mark.parametrize("method", ["RK45", "LSODA", "BDF"])
+def test_own_stepping_loop_reproduces_solve_ivp(method):
+    """Same solver, same steps: the samples and event times equal scipy's solve_ivp."""
+    from scipy.integrate import solve_ivp
+
+    net = LinearNet.paper()
+    p0 = net.init_params(np.random.default_rng(0))
+    spec = gf.Params(p0)
+    halfway = event(lambda t, p: net.observables(p)["modes"][0] - net.s[0] / 2, name="half")
+    traj = gf.integrate_flow(net, p0, (0, 4), method=method, n_eval=30, events=[halfway])
+    rtol, atol = traj.metadata["rtol"], traj.metadata["atol"]
+
+    def rhs(t, y):
+        return -spec.pack(net.grad(spec.unpack(y)))
+
+    def g(t, y):
+        return net.observables(spec.unpack(y))["modes"][0] - net.s[0] / 2
+
+    t_eval = np.concatenate([[0.0], np.geomspace(4e-6, 4, 30)])
+    kwargs = {"jac": lambda t, y: -_dense_hessian(net, spec, y)} if method != "RK45" else {}
+    ref = solve_ivp(
+        rhs,
+        (0, 4),
+        spec.pack(p0),
+        method=method,
+        rtol=rtol,
+        atol=atol,
+        t_eval=t_eval,
+        events=g,
+        **kwargs,
+    )
+    sampled = np.isin(traj.t, t_eval)
+    np.testing.assert_array_equal(traj.t[sampled], ref.t)
+    for name, where in spec.slices.items():
+        got = traj.params[name][sampled].reshape(len(ref.t), -1)
+        np.testing.assert_allclose(got, ref.y[where].T, rtol=1e-13, atol=1e-15)
+    assert traj.event_time("half") == pytest.approx(ref.t_events[0][0], rel=1e-10)
+
+
+def _dense_hessian(model, spec, y):
+    params = spec.unpack(y)
+    return np.column_stack(
+        [spec.pack(model.hvp(params, spec.unpack(e))) for e in np.eye(spec.size)]
+    )
+
+
 # --- stiffness: evaluation budgets ------------------------------------------------
 def test_stiff_quadratic_nfev_budgets():
     """Hessian eigenvalues 1..1e4: RK45 is held to h ≲ 3.3/λ_max, implicit methods are not.
