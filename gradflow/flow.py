@@ -665,7 +665,8 @@ def integrate_flow(
                 crossings = []
                 for k, ev in enumerate(evs):
                     if _crossed(g_old[k], g_new[k], ev.direction):
-                        step = step or solver.dense_output()
+                        if step is None:
+                            step = solver.dense_output()
                         root = _locate(
                             lambda s, ev=ev, step=step: float(ev(s, spec.unpack(step(s)))),
                             t_old,
@@ -692,8 +693,8 @@ def integrate_flow(
             if status == "event" and (not new_times or new_times[-1] != t_stop):
                 new_times.append(t_stop)
             for s in new_times:
-                if s != t_new:
-                    step = step or solver.dense_output()
+                if s != t_new and step is None:
+                    step = solver.dense_output()
                 ts.append(float(s))
                 ys.append(y_new.copy() if s == t_new else step(s))
             t_reached, y_reached = t_stop, ys[-1] if ts and ts[-1] == t_stop else y_new.copy()

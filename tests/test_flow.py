@@ -295,6 +295,22 @@ def test_terminal_event_with_direction_and_t_eval():
     assert traj.observables["modes"][-1][1] == pytest.approx(net.s[1] / 2, rel=1e-6)
 
 
+def test_without_dense_output_samples_and_events_are_the_same():
+    net = LinearNet.paper()
+    p0 = net.init_params(np.random.default_rng(0))
+    half = event(lambda t, p: net.observables(p)["modes"][2] - net.s[2] / 2, terminal=True)
+    runs = [
+        gf.integrate_flow(net, p0, (0, 8), method="RK45", events=[half], dense_output=d)
+        for d in (True, False)
+    ]
+    np.testing.assert_array_equal(runs[0].t, runs[1].t)
+    np.testing.assert_array_equal(runs[0].params["W1"], runs[1].params["W1"])
+    assert runs[0].events == runs[1].events and runs[1].status == "event"
+    assert runs[1].dense is None
+    with pytest.raises(ValueError, match="no dense output"):
+        runs[1].at(1.0)
+
+
 def test_non_terminal_event_time_is_a_sample():
     model = Quadratic(np.diag([1.0, 2.0]))
     mark = event(lambda t, p: p["theta"][0] - 0.5, name="half")
