@@ -3,6 +3,11 @@ the coverage of its confidence interval, the plot helper, and bad input."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -13,6 +18,7 @@ import pytest
 from scipy import stats
 
 from gradflow.scaling import PowerLawFit, fit_power_law, plot_power_law
+from gradflow.sweep import RESULTS_FILE, read_table
 
 SIZES = np.repeat([5.0, 10.0, 20.0, 40.0], 3)  # four sizes x three seeds, as in a sweep
 
@@ -108,3 +114,37 @@ def test_plot_rejects_a_wrong_fit():
     with pytest.raises(TypeError, match="fit must be a PowerLawFit"):
         plot_power_law([1, 2, 3], [1, 2, 3], fit=(2.0, 1.0))
     assert isinstance(fit_power_law([1, 2, 3], [1, 2, 3]), PowerLawFit)
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("script", "png", "theory"),
+    [
+        ("scaling_icl_phase1.py", "icl_phase1_vs_K.png", 2),
+        ("scaling_two_mixture_attention.py", "two_mixture_dP_vs_omega2.png", 1),
+        ("scaling_decision_list_c.py", "decision_list_T_vs_c.png", -2),
+        # quick co-occurrence sizes (m = 32..128) are below the 1/m regime: no law asserted
+        ("scaling_cooccurrence_phase1.py", "cooccurrence_T1_vs_m.png", None),
+    ],
+)
+def test_scaling_examples_quick(tmp_path, script, png, theory):
+    """The examples' --quick versions run end to end: table, figure, fit; where the quick
+    sizes are in the law's regime, the theory's exponent lies in the fitted interval."""
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / png).stat().st_size > 10_000
+    fit = json.loads((out / "fit.json").read_text())
+    _, rows = read_table(out / RESULTS_FILE)
+    assert rows and all(r["status"] == "ok" for r in rows)
+    if theory is not None:
+        lo, hi = fit["interval"]
+        assert lo <= theory <= hi, fit
