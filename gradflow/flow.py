@@ -406,6 +406,9 @@ def default_atol(init_vector: np.ndarray, rtol: float) -> float:
     and misplaces the escape (``specs/numerics.md`` §3.3).  This rule keeps
     ``atol ≤ 1e-3 · init_scale`` and makes the absolute part as tight as the relative part
     for components of the initial size.
+
+    >>> default_atol(np.full(4, 1e-6), rtol=1e-8)   # a 1e-6 initialisation
+    1e-14
     """
     rms = float(np.sqrt(np.mean(init_vector**2))) if init_vector.size else 0.0
     scale = rms if rms > 0 else 1.0

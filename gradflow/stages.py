@@ -196,6 +196,20 @@ def run_stages(
     ------
     TypeError, ValueError
         On bad input (e.g. a stage that is not a :class:`Stage`), naming the argument.
+
+    Examples
+    --------
+    Flow until the loss halves, then 50 GD steps (the second stage starts at the event):
+
+    >>> import numpy as np
+    >>> from gradflow.flow import event
+    >>> from gradflow.models.quadratic import Quadratic
+    >>> model, p0 = Quadratic([[1.0]]), {"theta": np.ones(1)}
+    >>> halved = event(lambda t, p: model.loss(p) - 0.25, name="halved")
+    >>> run = run_stages(model, p0, [Stage("flow", None, t_end=5.0, event=halved),
+    ...                              Stage("gd", None, kind="gd", lr=0.01, steps=50)])
+    >>> [s["status"] for s in run.stages], round(run.stages[1]["t_start"], 6)  # ln(2)/2
+    (['event', 'finished'], 0.346574)
     """
     _check_model(model)
     params = check_params0(model, params0)
