@@ -554,6 +554,11 @@ def integrate_flow(
 
     Notes
     -----
+    Samples between the solver's steps come from its interpolant, whose error the solver
+    does not control.  Measured: on a quadratic with eigenvalues 1 and 10 at
+    ``rtol = 1e-8``, DOP853 takes stability-limited steps (``hλ ≈ 8``) and its interpolant
+    was off by 300x the tolerance at one sample; RK45, LSODA, BDF and Radau stayed below 4x.
+
     The Jacobian of the right-hand side is ``−∇²L``.  It is passed only to the implicit
     methods, assembled from ``model.hvp`` on the ``n`` unit vectors when the model has an
     ``hvp``; otherwise the solver approximates it by finite differences.

@@ -66,6 +66,30 @@ def test_quadratic_matches_expm(method, rtol):
     assert e < 5, e
 
 
+@pytest.mark.parametrize(
+    "method",
+    [
+        *["RK45", "LSODA", "Radau", "BDF"],
+        pytest.param(
+            "DOP853",
+            marks=pytest.mark.xfail(
+                strict=False,
+                reason="measured e = 311 at an interpolated sample (t = 4.06), 10 at step "
+                "ends: with λ = 10 DOP853's steps are stability-limited (hλ ≈ 8) and its "
+                "interpolant's error is not controlled; same numbers with solve_ivp",
+            ),
+        ),
+    ],
+)
+def test_quadratic_kappa_10_samples(method):
+    """Quadratic.paper() (eigenvalues 1 and 10), rtol = 1e-8, samples on the log grid."""
+    model = Quadratic.paper()
+    theta0 = np.random.default_rng(1).standard_normal(2)
+    traj = gf.integrate_flow(model, {"theta": theta0}, (0, 5), method=method, rtol=1e-8)
+    e = normalised_error(traj, {"theta": model.exact(traj.t, theta0)}, 1e-8)
+    assert e < 5, e
+
+
 # Saxe network (modes s = 3, 2, 1 from u0 = 1e-3), T = 8.  During the plateau the mode
 # strengths grow like e^{2st}, so relative errors made in each step are carried, not damped,
 # and the global error is roughly the sum of the local ones.  Measured e:
