@@ -237,6 +237,30 @@ def test_a_torn_last_line_is_dropped_and_recomputed(tmp_path):
     assert path.read_text().endswith("\n") and len(read_table(path)[1]) == 3
 
 
+INTERRUPT_TABLE: list[Path] = []  # where interrupted_at_two waits for the first row
+
+
+def interrupted_at_two(config: dict, seed: int) -> dict:
+    if config["x"] == 2:  # Ctrl-C while this run works, once the row of x = 1 is written
+        while len(read_table(INTERRUPT_TABLE[0])[1]) < 1:
+            time.sleep(0.01)
+        raise KeyboardInterrupt
+    return {"y": config["x"]}
+
+
+def test_ctrl_c_stops_the_sweep_and_keeps_the_finished_rows(tmp_path):
+    INTERRUPT_TABLE[:] = [tmp_path / RESULTS_FILE]
+    with ThreadPoolExecutor(1) as serial, pytest.raises(KeyboardInterrupt):
+        sweep(interrupted_at_two, {"x": [1, 2, 3]}, out=tmp_path, executor=serial,
+              progress=False)  # fmt: skip
+    _, rows = read_table(tmp_path / RESULTS_FILE)
+    assert [(r["x"], r["status"]) for r in rows] == [(1, "ok")]
+    with ThreadPoolExecutor(1) as serial:
+        table = sweep(fails_on_three, {"x": [1, 2, 3]}, out=tmp_path, executor=serial,
+                      progress=False)  # fmt: skip
+    assert (table.computed, table.reused) == (2, 1)
+
+
 # --- errors ----------------------------------------------------------------------------------
 def test_a_run_that_raises_gives_an_error_row_and_the_others_complete(tmp_path):
     with ProcessPoolExecutor(2) as pool:
