@@ -90,6 +90,18 @@ def test_delta_gamma_closed_form():
     assert m.bound_theorem1 == pytest.approx(34.96, abs=0.005)  # spec §6.1
 
 
+def test_delta_override_and_induced_norm():
+    m = DecisionList(16, 3, 3, delta=1.0)
+    assert m.delta == 1.0 and m.delta_min_mass == pytest.approx(1 / 16)
+    assert m.c == pytest.approx(4 * 3 * math.log(16), rel=1e-12)
+    s = DecisionList(8, 3, 2, train=("W", "V"), eps=0.5).theorem2_setup(
+        np.random.default_rng(0), norm="induced"
+    )
+    assert np.abs(s["V0"] - s["c"] * DecisionList(8, 3, 2).P).sum(axis=1).max() <= 0.25
+    with pytest.raises(ValueError, match="delta"):
+        DecisionList(8, 3, 2, delta=0.0)
+
+
 def test_delta_with_repeats_is_also_one_over_L():
     m = DecisionList(8, 3, 2, repeats=True)
     assert m.delta == pytest.approx(1 / 8, rel=1e-12)
@@ -339,7 +351,7 @@ def test_attention_columns_sum_to_one():
 
 
 def test_config_round_trip():
-    m = DecisionList(8, 3, 2, train=("W", "V"), c=5.0, eps=0.7)
+    m = DecisionList(8, 3, 2, train=("W", "V"), c=5.0, eps=0.7, delta=0.5)
     m2 = DecisionList(**m.config())
     assert m2.config() == m.config()
     np.testing.assert_array_equal(m2.perm, m.perm)

@@ -371,6 +371,10 @@ class DecisionList(Model):
     track_sharpness : bool
         Add ``lambda_max`` (largest Hessian eigenvalue over the trainable block) to the
         observables.  Costly: an eigensolve per recorded sample.
+    delta : float, optional
+        Override δ, the paper's undefined constant (§8 #3).  Default: the smallest query
+        mass ``min_a Pr[s_j = a]`` computed from the distribution (1/L here).  ``delta=1``
+        is the reading under which Theorem 1's bound fails for L ≥ 256 (docs, §5).
 
     Attributes
     ----------
@@ -382,8 +386,11 @@ class DecisionList(Model):
         Permutation matrix, ``P[π(b), b] = 1``.
     table : ExampleTable
         The population.
-    delta, gamma, gamma_joint : float
-        δ, γ and ``γ·δ`` (§3.3).
+    delta : float
+        The δ used in c (and in Theorem 2's c): ``delta`` if given, else
+        ``delta_min_mass``.
+    delta_min_mass, gamma, gamma_joint : float
+        ``min_a Pr[s_j = a]``, γ and ``γ·δ_min_mass`` computed from the distribution (§3.3).
     V_ref : ndarray, shape (L, L)
         Reference for ``ΔV = V − V_ref`` in ``cos(ΔV, P_c)``; set to ``V₀`` by
         :meth:`init_params` (zero before).
@@ -421,6 +428,7 @@ class DecisionList(Model):
         init_scale: float = 0.01,
         chain_token: int = 0,
         track_sharpness: bool = False,
+        delta: float | None = None,
     ) -> None:
         for name, val in (("L", L), ("n", n), ("M", M), ("seed", seed)):
             if isinstance(val, bool) or not isinstance(val, (int, np.integer)):
@@ -465,6 +473,9 @@ class DecisionList(Model):
 
         if c is not None and not float(c) > 0:
             raise ValueError(f"c must be > 0, got {c}")
+        if delta is not None and not 0 < float(delta) <= 1:
+            raise ValueError(f"delta must be in (0, 1], got {delta}")
+        self._delta_arg = None if delta is None else float(delta)
         self._c_arg = None if c is None else float(c)
         self.c = self._c_arg
         self.V_ref = np.zeros((self.L, self.L))
@@ -539,8 +550,9 @@ class DecisionList(Model):
         self._X[bb, t.seqs, jj] = 1.0
         self._Xy = np.zeros((B, self.L, self.n))
         self._Xy[bb, t.seqy, jj] = 1.0
-        self.delta, self.gamma = self._delta_gamma()
-        self.gamma_joint = self.gamma * self.delta
+        self.delta_min_mass, self.gamma = self._delta_gamma()
+        self.delta = self.delta_min_mass if self._delta_arg is None else self._delta_arg
+        self.gamma_joint = self.gamma * self.delta_min_mass
         if self._c_arg is None:
             self.c = 4.0 * self.n * math.log(self.L) / self.delta
 
@@ -562,6 +574,7 @@ class DecisionList(Model):
             "init_scale": self.init_scale,
             "chain_token": self.chain_token,
             "track_sharpness": self.track_sharpness,
+            "delta": self._delta_arg,
         }
 
     def _delta_gamma(self) -> tuple[float, float]:
@@ -596,12 +609,18 @@ class DecisionList(Model):
         return {"W": np.zeros((self.L, self.L)), "V": self.c * self.P}
 
     def theorem2_setup(
-        self, rng: np.random.Generator, eps: float | None = None, iters: int = 50
+        self,
+        rng: np.random.Generator,
+        eps: float | None = None,
+        iters: int = 50,
+        norm: str = "max",
     ) -> dict[str, Any]:
         """Theorem 2's initialisation and constants, by fixed-point iteration (§6.2, §8 #7).
 
         ``V₀ = cP + U`` with ``U ~ Unif(−ε/2, ε/2)`` entrywise (drawn once), and
         ``c = 10n²𝓛₀/δ + 4εn`` with ``𝓛₀ = 𝓛(0, V₀)`` solved by iterating ``c ← c(𝓛₀(c))``.
+        ``norm`` reads ``‖V₀ − cP‖_∞ ≤ ε/2`` (§8 #8): ``"max"`` (entrywise, the default)
+        draws ``U(−ε/2, ε/2)``; ``"induced"`` (max row sum) draws ``U(−ε/2L, ε/2L)``.
 
         Returns
         -------
@@ -610,7 +629,10 @@ class DecisionList(Model):
             :func:`theorem2_feasibility`.
         """
         eps = self.eps if eps is None else float(eps)
-        noise = rng.uniform(-eps / 2, eps / 2, size=(self.L, self.L))
+        if norm not in ("max", "induced"):
+            raise ValueError(f"norm must be 'max' or 'induced', got {norm!r}")
+        half = eps / 2 if norm == "max" else eps / (2 * self.L)
+        noise = rng.uniform(-half, half, size=(self.L, self.L))
         W0 = np.zeros((self.L, self.L))
         c = 10 * self.n**2 * math.log(self.n) / self.delta + 4 * eps * self.n
         iterations = 0
