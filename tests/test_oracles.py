@@ -1,9 +1,9 @@
 """The exact-solution oracles, checked against independent computations.
 
-Quadratic: ``exact`` against ``scipy.linalg.expm``.  LinearNet: the closed form (Saxe et al.
-eq. 6) against a direct numerical solution of the scalar mode ODE, ``exact(t)`` against the
-matrix ODE by finite differences in time (this pins the time convention τ), and the
-gradient/hvp through :func:`gradflow.check_model`.
+Quadratic: ``exact`` against ``scipy.linalg.expm``.  LinearNet: the closed form (Saxe et
+al.'s sigmoidal solution) against a direct numerical solution of the scalar mode ODE,
+``exact(t)`` against the matrix ODE by finite differences in time (this pins the time
+convention τ), and the gradient/hvp through :func:`gradflow.check_model`.
 """
 
 import numpy as np
@@ -75,7 +75,7 @@ def test_quadratic_bad_stiff_arguments():
 
 
 def test_saxe_closed_form_solves_the_mode_ode():
-    """u(t) of eq. (6) against solve_ivp on τ u̇ = 2u(s − u), for each mode and τ."""
+    """u(t) of eq. (2) against solve_ivp on τ u̇ = 2u(s − u), for each mode and two τ."""
     for tau in (1.0, 2.5):
         net = LinearNet(s=(4.0, 1.0, 0.3), u0=(1e-3, 1e-2, 1e-4), tau=tau)
         t = np.linspace(0, 30, 61)

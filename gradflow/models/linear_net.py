@@ -12,19 +12,20 @@ through the input–output correlation ``Σ³¹ = E[yxᵀ] = U S Vᵀ`` (SVD, ``
 that ``L = 0`` at the optimum).
 
 **Time convention.**  gradflow integrates ``dθ/dt = −∇L``; with the ``1/τ`` in (1) this is
-exactly the paper's eq. (3),
+exactly the paper's continuous-time learning dynamics (whitened inputs),
 
     τ dW1/dt = W2ᵀ (Σ³¹ − W2 W1),      τ dW2/dt = (Σ³¹ − W2 W1) W1ᵀ,
 
-so ``t`` is the paper's time and ``τ`` its time constant (``τ = 1/learning rate`` in the
-paper; default ``τ = 1``).  Gradient descent with step ``η`` on (1) is the paper's
-discrete learning with ``t = η·k``.
+so ``t`` is the paper's time and ``τ`` its time constant (the paper's ``τ`` is the inverse
+learning rate; default ``τ = 1``).  Gradient descent with step ``η`` on (1) is recorded at
+gradflow's ``t = η·k``.  ``tests/test_oracles.py`` checks ``d/dt exact(t) = −∇L`` for two
+values of ``τ``.
 
 **Aligned initialisation** (the paper's decoupled initial conditions):
 ``W1 = R diag(a₀) Vᵀ``, ``W2 = U diag(a₀) Rᵀ`` with an orthonormal ``R`` (hidden × r) and
 ``a₀ = √u₀``.  Then every mode ``α`` keeps its direction and its strength
 ``u_α = U_αᵀ W2 W1 V_α = a_α²`` follows ``τ u̇ = 2u(s − u)``, whose solution is the paper's
-eq. (6):
+sigmoidal learning curve:
 
     u(t) = s e^{2st/τ} / (e^{2st/τ} − 1 + s/u₀).                          (2)
 
@@ -146,7 +147,7 @@ class LinearNet(Model):
         """A small aligned configuration: modes ``s = (3, 2, 1)``, widths 8 → 4 → 6, ``u₀ = 1e-3``.
 
         The three modes escape the plateau one after the other (``t½ ≈ 1.3, 1.9, 3.5``),
-        the staircase of the paper's Fig. 3.
+        the mode-by-mode staircase the paper describes (stronger modes are learned first).
         """
         return cls(**overrides)
 
