@@ -41,6 +41,22 @@ class Diagonal(Model):
         return {"theta": self.d * params["theta"]}
 
 
+class Cached(Model):
+    """Returns a precomputed gradient: ``rhs`` on it times the engine's work alone."""
+
+    name, citation, dynamics = "cached", "benchmark", "gradient flow"
+
+    def __init__(self, model: Model, params: dict):
+        self.template = params
+        self.gradient = model.grad(params)
+
+    def init_params(self, rng):
+        return self.template
+
+    def grad(self, params):
+        return self.gradient
+
+
 def median_seconds(fn, number: int, repeats: int) -> list[float]:
     """Per-call seconds of ``fn`` for each of ``repeats`` batches of ``number`` calls."""
     out = []
@@ -52,7 +68,7 @@ def median_seconds(fn, number: int, repeats: int) -> list[float]:
     return out
 
 
-def measure(model: Model, label: str, number: int, repeats: int = 15) -> None:
+def measure(model: Model, label: str, number: int, repeats: int = 15) -> float:
     params = model.init_params(np.random.default_rng(0))
     spec = Params(params)
     y = spec.pack(params)
@@ -78,6 +94,7 @@ def measure(model: Model, label: str, number: int, repeats: int = 15) -> None:
         f"  (minima) {100 * (e_min - b_min) / b_min:6.1f} %"
         f"  = {1e6 * (e_min - b_min):.1f} us per call"
     )
+    return float(b)
 
 
 def main() -> None:
@@ -85,8 +102,18 @@ def main() -> None:
         threads = {info["internal_api"]: info["num_threads"] for info in threadpool_info()}
         print(f"BLAS threads: {threads}")
         net = LinearNet(s=tuple(np.linspace(5.0, 1.0, 10)), n_in=100, n_hidden=50, n_out=100)
-        measure(net, "LinearNet 100-50-100 (2 blocks)", number=200)
+        bare_net = measure(net, "LinearNet 100-50-100 (2 blocks)", number=200)
         measure(Diagonal(10_000), "Diagonal quadratic (worst case)", number=2000)
+        # the engine's own work, without the gradient: unpack, counter, negate-and-pack
+        params = net.init_params(np.random.default_rng(0))
+        cached = Cached(net, params)
+        spec = Params(params)
+        rhs, y = GradientField(cached, spec), spec.pack(params)
+        alone = np.median(median_seconds(lambda: rhs(0.0, y), 2000, 15))
+        print(
+            f"engine work alone (gradient precomputed), n={spec.size}: {1e6 * alone:.1f} us per "
+            f"call = {100 * alone / bare_net:.1f} % of the LinearNet bare grad"
+        )
 
 
 if __name__ == "__main__":
