@@ -222,7 +222,7 @@ def run_stages(
     if len(set(names)) != len(names):
         raise ValueError(f"stages must have distinct names, got {names}")
 
-    pieces: list[Trajectory] = []
+    pieces: list[tuple[Trajectory, int]] = []
     records: list[dict[str, Any]] = []
     t_start = 0.0
     n_samples = 0
@@ -239,7 +239,7 @@ def run_stages(
                 "trainable": list(traj.metadata["trainable"]),
                 "kind": stage.kind,
                 "t_start": t_start,
-                "t_end": float(traj.t[-1]),
+                "t_end": float(traj.t[-1]) if len(traj.t) else t_start,
                 "start": start,
                 "stop": n_samples,
                 "status": traj.status,
@@ -248,11 +248,11 @@ def run_stages(
                 "lr": traj.lr,
             }
         )
-        params = traj.final_params
-        t_start = float(traj.t[-1])
         status, message = traj.status, f"stage {stage.name!r}: {traj.message}"
         if traj.status in _FATAL:
             break
+        params = traj.final_params
+        t_start = float(traj.t[-1])
     if status not in _FATAL:
         message = f"ran {len(pieces)} stages; last {message}"
 
