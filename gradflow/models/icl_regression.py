@@ -716,13 +716,17 @@ class _ReducedColumn:
         self.counts, self.counts_sq, self.weights = counts, counts_sq, weights
 
     def scores(self, y: np.ndarray) -> np.ndarray:
+        """Group scores (G, P) of P states ``y`` (dim, P), target group first."""
         raise NotImplementedError
 
     def evaluate(self, y: np.ndarray) -> dict[str, np.ndarray]:
         """Rates and observables at states ``y`` of shape (dim,) or (dim, P) (vectorised).
 
-        Returns a dict with ``rate`` (dim, ...) = dy/dt, ``loss`` (the per-feature error
+        Returns a dict with ``rate`` (dim, ...) = dy/dt, ``group_rate`` (G, ...) the rate
+        of one feature's weight in each group, ``loss`` (the per-feature error
         ``L_k = E[ℓ_k]``), ``attn`` (G, ...) the expected group attention, and ``scores``.
+        The last result is cached (solve_ivp evaluates the events at the state its
+        right-hand side has just seen): do not modify the returned arrays.
         """
         y = np.asarray(y, dtype=float)
         if (
@@ -758,10 +762,13 @@ class _ReducedColumn:
         return self.evaluate(y)["rate"].copy()
 
     def _event_functions(self, eps: float) -> dict[str, Callable]:
-        return {
+        out: dict[str, Callable] = {
             "attn_k=1/2": lambda t, y: self.evaluate(y)["attn"][0] - 0.5,
             "L_k=eps": lambda t, y: self.evaluate(y)["loss"] - eps,
         }
+        out["attn_k=1/2"].direction = 1
+        out["L_k=eps"].direction = -1
+        return out
 
     def solve(
         self,
@@ -776,9 +783,11 @@ class _ReducedColumn:
     ) -> ReducedSolution:
         """Integrate the reduced flow from zero (or ``y0``) to ``t_end``.
 
-        The phase boundaries (see :meth:`_event_functions`) are solve_ivp events; their first
-        crossing times are in ``ReducedSolution.events``.  Defaults follow spec §6.1b
-        (LSODA, rtol 1e-10, atol 1e-12).
+        The phase boundaries are solve_ivp events, their first crossing times in
+        ``ReducedSolution.events``: ``"attn_k=1/2"`` and ``"L_k=eps"`` (``L_k = eps``), and
+        for :class:`UnderrepresentedColumn` also ``"C peak"`` (the other off-target weights
+        stop rising) and ``"attn_1=attn_k"`` (spec §7.4).  Times are ``η × iterations``.
+        Defaults follow spec §6.1b (LSODA, rtol 1e-10, atol 1e-12).
         """
         if not float(t_end) > 0:
             raise ValueError(f"t_end must be positive, got {t_end!r}")
