@@ -389,3 +389,21 @@ def test_reproduce_icl_quick(tmp_path):
     end = results["adam_imbalanced"]["attn_end"]
     assert end[0] > 0.9 and min(end[1:]) > 0.5 and max(end[1:]) < end[0]
     gf.load(tmp_path / "runs" / "flow_imbalanced.npz")
+
+
+def test_phase_regions_agree_with_the_events_along_the_flow():
+    """UnderrepresentedColumn.phase (the portrait's colouring) switches 1 → 2 → 3 → 4 at the
+    event times along the flow from Q = 0 (K = 10, p1 = 1/2, mean field)."""
+    col = UnderrepresentedColumn(10, 100, p1=0.5, population="mean_field")
+    t_eval = np.linspace(0, 2000, 2001)
+    sol = col.solve(2000, t_eval=t_eval)
+    phases = col.phase(sol.y[:, 0], sol.y[:, 1])
+    assert np.all(np.diff(phases) >= 0) and set(phases[1:]) == {1, 2, 3, 4}
+    for j, name in enumerate(PHASES[:3]):
+        first = sol.t[np.argmax(phases >= j + 2)]  # first sample in the next phase
+        assert sol.events[name] <= first < sol.events[name] + 1.0 + 1e-9  # samples every 1.0
+    # vectorised field: same rates as evaluate at single states
+    A, B1 = np.meshgrid(np.linspace(-0.5, 5, 4), np.linspace(-3, 0.5, 3))
+    dA, dB1 = col.field(A, B1)
+    single = col.evaluate(np.array([A[1, 2], B1[1, 2]]))["rate"]
+    assert np.allclose([dA[1, 2], dB1[1, 2]], single, rtol=1e-13)
