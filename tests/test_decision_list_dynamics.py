@@ -313,3 +313,42 @@ def test_joint_flow_from_small_random_init_reaches_perfect_classification():
     T = tr.event_time("perfect")
     assert 100 < T < 400
     assert tr.observables["cos_dV_Pc"][-1] > 0.95
+
+
+@pytest.mark.slow
+def test_theorem2_in_its_feasible_regime_monte_carlo():
+    """Spec §6.2: L=64, n=29, M=2, 400 sequences, ε = n log n/18: hypotheses feasible.
+
+    δ is the population's 1/L (passed explicitly: the sample's smallest query mass is
+    smaller, 0.0137).  Spec: c = 1.83e6, 𝓛₀ = 3.40, λ_max = 3.42e6, perfect at step 2, a
+    fresh 400-sequence sample also 100 % correct.
+    """
+    n, eps = 29, 29 * math.log(29) / 18
+    m = DecisionList(
+        64,
+        n,
+        2,
+        population="monte_carlo",
+        n_samples=400,
+        train=("W", "V"),
+        eps=eps,
+        delta=1 / 64,
+    )
+    setup = m.theorem2_setup(np.random.default_rng(0))
+    assert setup["feasible"]
+    assert setup["c"] == pytest.approx(1.83e6, rel=0.02)
+    assert setup["loss0"] == pytest.approx(3.40, rel=0.02)
+    p0 = {"W": setup["W0"], "V": setup["V0"]}
+    eta = 1.0 / m.lam_max(p0)
+    assert 1 / eta == pytest.approx(3.42e6, rel=0.03)
+    window = (2 * 2 * setup["loss0"] / (setup["A_high"] ** 2 * eta), eps / (2 * eta))
+    assert window[0] < window[1]  # the theorem's step window is not empty
+    gd = gf.gradient_descent(m, p0, eta, 4)
+    perfect = gd.observables["perfect"] > 0
+    first = int(gd.steps[np.argmax(perfect)])
+    assert perfect.any() and first <= 3 and perfect[first:].all()
+    assert first < window[0]  # far earlier than the theorem's window (~9e6 steps)
+    fresh = DecisionList.from_task(
+        m.perm, m.lists, n, population="monte_carlo", n_samples=400, seed=7, train=("W", "V")
+    )
+    assert fresh.observables(gd.final_params)["accuracy"] == pytest.approx(1.0)
