@@ -11,8 +11,10 @@
    (``client.map`` + ``gather``) without gradflow.
 
 BLAS is pinned to one thread (environment variables set before NumPy loads, and
-threadpoolctl), so that two workers use two cores.  Numbers are printed, not asserted; the
-load average is printed too, since other processes on the machine change them.
+threadpoolctl), so that two workers use two cores.  Numbers are printed, not asserted.  Other
+processes on the machine change the wall-time ratio, so the load average and the serial loop's
+share of a core are printed too, and the CPU time the sweep costs against the loop's (its
+overhead, whatever the load).
 
 Run: ``python benchmarks/sweep.py [--runs 16] [--noop 200]``
 """
@@ -25,6 +27,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import resource  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -53,23 +56,28 @@ def noop_run(config: dict, seed: int) -> dict:
 
 
 def _serial(grid: dict, seeds: list[int]) -> tuple[float, float]:
-    """Wall time of the serial loop, and the share of one core it got (CPU time / wall)."""
+    """Wall time and CPU time of the serial loop."""
     start, cpu = time.perf_counter(), time.process_time()
     for m in grid["m"]:
         for t_end in grid["t_end"]:
             for seed in seeds:
                 flow_run({"m": m, "t_end": t_end}, seed)
-    wall = time.perf_counter() - start
-    return wall, (time.process_time() - cpu) / wall
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def _pool_sweep(grid: dict, seeds: list[int], out: Path) -> float:
-    start = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _pool_sweep(grid: dict, seeds: list[int], out: Path) -> tuple[float, float]:
+    """Wall time of the sweep, and the CPU time it cost (this process + the joined workers)."""
+    start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
     with ProcessPoolExecutor(2) as pool:
         table = sweep(flow_run, grid, seeds=seeds, executor=pool, out=out, progress=False)
     wall = time.perf_counter() - start
     assert table.computed == len(seeds) and table.failed == 0
-    return wall
+    return wall, time.process_time() - cpu + _children_cpu() - children
 
 
 def _noop_sweep(executor, n: int, out: Path) -> float:
@@ -93,20 +101,25 @@ def main() -> None:
     grid = {"m": [64], "t_end": [2.0]}
     seeds = list(range(args.runs))
     flow_run({"m": 64, "t_end": 2.0}, 0)  # imports and caches warm, for the serial loop
-    serial, pooled, share = [], [], []
+    serial, pooled, serial_cpu, pooled_cpu = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(2):
-            wall, cpu_share = _serial(grid, seeds)
+            wall, cpu = _serial(grid, seeds)
             serial.append(wall)
-            share.append(cpu_share)
-            pooled.append(_pool_sweep(grid, seeds, Path(tmp) / f"rep{rep}"))
+            serial_cpu.append(cpu)
+            wall, cpu = _pool_sweep(grid, seeds, Path(tmp) / f"rep{rep}")
+            pooled.append(wall)
+            pooled_cpu.append(cpu)
     s, p = statistics.median(serial), statistics.median(pooled)
     print(f"\n1. {args.runs}-run sweep of gradient flows (co-occurrence, m = 64, t = 0..2)")
     print(f"   serial loop          {', '.join(f'{x:.2f}' for x in serial)} s")
     print(f"   sweep, 2 processes   {', '.join(f'{x:.2f}' for x in pooled)} s")
     print(f"   speed-up (medians)   {s / p:.2f}x   (target >= 1.7x)")
-    print(f"   CPU time / wall time of the serial loop {', '.join(f'{x:.2f}' for x in share)} "
-          "(< 1: other processes share this core)")  # fmt: skip
+    share = [c / w for c, w in zip(serial_cpu, serial, strict=True)]
+    print(f"   serial loop's CPU time / wall time   {', '.join(f'{x:.2f}' for x in share)}"
+          "   (< 1: other processes share the cores)")  # fmt: skip
+    cost = statistics.median(pooled_cpu) / statistics.median(serial_cpu)
+    print(f"   CPU time of the sweep / of the loop  {cost:.2f}   (pool start-up, pickling, CSV)")
     print(f"   load average now     {os.getloadavg()}")
 
     from dask.distributed import Client, LocalCluster
@@ -130,7 +143,7 @@ def main() -> None:
         ):
             started = time.perf_counter() - start
             client.submit(noop_run, {}, -1).result()
-            wall = _noop_sweep(client.get_executor(), n, Path(tmp) / "dask")
+            wall = _noop_sweep(client.get_executor(pure=False), n, Path(tmp) / "dask")
             print(f"   sweep, Dask LocalCluster (2 procs) {1e3 * wall / n:6.2f} ms per run")
             start = time.perf_counter()
             client.gather(client.map(noop_run, [{}] * n, range(n), pure=False))

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.scheduler:
         from dask.distributed import Client
 
-        executor = Client(args.scheduler).get_executor()
+        executor = Client(args.scheduler).get_executor(pure=False)
     start = time.perf_counter()
     table = sweep(phase1_run, grid, seeds=seeds, executor=executor, out=args.out)
     wall = time.perf_counter() - start

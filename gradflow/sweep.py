@@ -14,7 +14,9 @@ means running many flows over a grid of sizes and seeds; :func:`sweep` makes tha
 * The runs go to a :class:`concurrent.futures.Executor`: by default a local process pool over
   the machine's cores; a Dask cluster through ``dask.distributed.Client(...).get_executor()``
   (the ``gradflow-theory[cluster]`` extra); any other executor the same way.  gradflow has no
-  scheduler of its own.
+  scheduler of its own.  Prefer ``get_executor(pure=False)``: by default Dask hashes every
+  call's arguments and hands back the result it still holds for an identical call, instead of
+  running it again.
 
 The call convention
 -------------------

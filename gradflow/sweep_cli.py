@@ -234,7 +234,7 @@ def _executor(args: argparse.Namespace) -> Any:
         client = Client(args.scheduler, timeout=args.connect_timeout)
     except OSError as exc:
         raise _usage_error(f"cannot reach the Dask scheduler {args.scheduler!r}: {exc}") from None
-    return client.get_executor(), client
+    return client.get_executor(pure=False), client
 
 
 def _check_options(out: Path, options: dict[str, Any]) -> None:
