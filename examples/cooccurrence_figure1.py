@@ -25,7 +25,7 @@ from gradflow.figures.cooccurrence import reproduce
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("figures-out/cooccurrence"))
-    parser.add_argument("--quick", action="store_true", help="1,000 GD steps instead of 30,000")
+    parser.add_argument("--quick", action="store_true", help="400 GD steps instead of 30,000")
     args = parser.parse_args()
     paths = reproduce(args.out, quick=args.quick, progress=True)
     results = json.loads((args.out / "results.json").read_text())["paper"]

@@ -31,7 +31,9 @@ def one_blas_thread():
         yield
 
 
-def theory_flow(seed: int, t_end: float = 40.0, terminal: bool = False, **overrides):
+def theory_flow(
+    seed: int, t_end: float = 40.0, terminal: bool = False, n_eval: int = 80, **overrides
+):
     """Gradient flow of the u-reduced model from the full model's theory init."""
     model = CoOccurrence(**{**THEORY, **overrides, "seed": seed})
     small = model.reduced()
@@ -42,7 +44,7 @@ def theory_flow(seed: int, t_end: float = 40.0, terminal: bool = False, **overri
         (0.0, t_end),
         method="RK45",
         rtol=1e-8,
-        n_eval=80,
+        n_eval=n_eval,
         events=[small.phase1_event(terminal=terminal)],
     )
     assert flow.status in ("finished", "event"), flow.message
@@ -141,7 +143,7 @@ def test_phase1_time_scales_as_one_over_m():
     ms, t1, c, loss_t1 = [], [], [], []
     for m in (64, 128, 256, 512):
         for seed in (0, 1):
-            model, flow = theory_flow(seed, t_end=5.0, terminal=True, m=m)
+            model, flow = theory_flow(seed, t_end=5.0, terminal=True, n_eval=10, m=m)
             assert flow.status == "event"
             s1 = model.sigmas[1]
             ms.append(m)
@@ -335,7 +337,9 @@ def test_phase1_scaling_at_spec_run_a_size():
     ms, t1, loss_t1 = [], [], []
     for m in (128, 256, 512, 1024):
         for seed in (0, 1):
-            _, flow = theory_flow(seed, t_end=2.0, terminal=True, n=60, d=200, m=m, m1=64)
+            _, flow = theory_flow(
+                seed, t_end=2.0, terminal=True, n_eval=10, n=60, d=200, m=m, m1=64
+            )
             ms.append(m)
             t1.append(flow.event_time("phase1_end"))
             loss_t1.append(flow.loss[-1])

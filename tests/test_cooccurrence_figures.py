@@ -1,6 +1,6 @@
 """Tests of gradflow.figures.cooccurrence (Figure 1 of Yang et al., NeurIPS 2024).
 
-The quick reproduction (1,000 GD steps, flow to t = 10) runs by default; the full one
+The quick reproduction (400 GD steps, flow to t = 4) runs by default; the full one
 (30,000 steps, t = 300, the paper's Appendix-A setting) is marked slow.
 """
 
@@ -46,7 +46,7 @@ def _check_figure_laws(paper, series_file):
 
 def test_reproduce_quick(tmp_path):
     """Quick mode writes the three PNGs, the thinned runs, series.npz and results.json; the
-    GD and flow losses at t = 10 agree to first order in η (relative 1e-2: the measured
+    GD and flow losses at t = 4 agree to first order in η (relative 1e-2: the measured
     O(η) gap is a few 1e-4); the theory-like run shows Phase 1 (types 2/3 rise, G signs)."""
     paths = fig.reproduce(tmp_path, quick=True)
     results = _check_outputs(paths, tmp_path)

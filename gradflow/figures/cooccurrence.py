@@ -42,11 +42,11 @@ EARLY = 100
 SAVED_RECORDS = 25
 #: attention entries drawn in panel (a): (key, query) 0-based, with their labels
 ATTENTION = (
-    ((1, 0), r"$\mu_2^\top W_K^\top W_Q\mu_1$"),
-    ((0, 1), r"$\mu_1^\top W_K^\top W_Q\mu_2$"),
-    ((2, 0), r"$\mu_3^\top W_K^\top W_Q\mu_1$"),
-    ((2, 1), r"$\mu_3^\top W_K^\top W_Q\mu_2$"),
-    ((0, 2), r"$\mu_1^\top W_K^\top W_Q\mu_3$"),
+    ((1, 0), "μ2ᵀW_KᵀW_Q μ1  (key μ2, query μ1)"),
+    ((0, 1), "μ1ᵀW_KᵀW_Q μ2  (key μ1, query μ2)"),
+    ((2, 0), "μ3ᵀW_KᵀW_Q μ1  (key μ3, query μ1)"),
+    ((2, 1), "μ3ᵀW_KᵀW_Q μ2  (key μ3, query μ2)"),
+    ((0, 2), "μ1ᵀW_KᵀW_Q μ3  (key μ1, query μ3)"),
 )
 TYPE_LABELS = ("type 1: μ1, μ2 (y=+1)", "type 2: μ1 only", "type 3: μ2 only", "type 4: neither")
 
@@ -86,7 +86,7 @@ def paper_runs(quick: bool = False, progress: bool = False) -> tuple[dict, dict,
     instead of 57,344 numbers; ``tests/test_cooccurrence_dynamics.py`` checks that the two
     parametrisations give the same flow and the same GD).
 
-    ``quick``: 1,000 steps (t = 10) instead of 30,000 (t = 300).
+    ``quick``: 400 steps (t = 4) instead of 30,000 (t = 300).
 
     Returns
     -------
@@ -104,7 +104,7 @@ def paper_runs(quick: bool = False, progress: bool = False) -> tuple[dict, dict,
     full = CoOccurrence.paper(seed=0)
     model = full.reduced()
     params0 = full.to_reduced(full.init_params(np.random.default_rng(0)))
-    steps = 1_000 if quick else STEPS
+    steps = 400 if quick else STEPS
     t_end = LR * steps
     event = model.phase1_event()
     start = time.perf_counter()
@@ -116,7 +116,7 @@ def paper_runs(quick: bool = False, progress: bool = False) -> tuple[dict, dict,
         gd_early.final_params,
         LR,
         steps - EARLY,
-        record_every=50 if quick else 250,
+        record_every=20 if quick else 250,
         progress=progress,
         check_stability=False,
     )
@@ -127,7 +127,7 @@ def paper_runs(quick: bool = False, progress: bool = False) -> tuple[dict, dict,
         (0.0, t_end),
         method="RK45",
         rtol=1e-6,
-        n_eval=100 if quick else 200,
+        n_eval=50 if quick else 200,
         events=[event],
         progress=progress,
     )
@@ -180,10 +180,10 @@ def theory_run(quick: bool = False, progress: bool = False) -> tuple[Any, dict]:
     flow = gf.integrate_flow(
         small,
         params0,
-        (0.0, 5.0 if quick else 40.0),
+        (0.0, 2.0 if quick else 40.0),
         method="RK45",
         rtol=1e-8,
-        n_eval=80 if quick else 200,
+        n_eval=50 if quick else 200,
         events=[small.phase1_event()],
         progress=progress,
     )
@@ -264,7 +264,7 @@ def figure1(series: dict, results: dict) -> Any:
                     va="top",
                 )
     fig.suptitle("Figure 1 (Yang et al. 2024), Appendix-A setting: n=60, L=5, d=64, m=128, m1=256")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.92, bottom=0.07, hspace=0.25, wspace=0.18)
     return fig
 
 
@@ -275,12 +275,9 @@ def balancing_figure(series: dict, results: dict, theory_flow: Any, theory: dict
 
     fig, axes = plt.subplots(3, 2, figsize=(13, 9), sharex="col")
     keys = (
-        ("S2_over_S3", r"$\mathcal{S}_2/\mathcal{S}_3$ (Lemma 4.4: → 1)"),
-        (
-            "R",
-            r"$R=\frac{\mathcal{S}_{234}-\mathcal{S}_1}{\mathcal{S}_1-\mathcal{S}_2}$ (Lemma 4.5)",
-        ),
-        ("kappa", r"$\kappa=-\dot{\hat L}/(r\hat L^2)$ (Thm F.8: band)"),
+        ("S2_over_S3", "S₂/S₃ (Lemma 4.4: → 1)"),
+        ("R", "R = (S₂₃₄ − S₁)/(S₁ − S₂)\n(Lemma 4.5: settles in (1, 2))"),
+        ("kappa", "κ = −dL̂/dt / (r L̂²)\n(Thm F.8: bounded band)"),
     )
     styles = {"flow": dict(color="C0", ls="-"), "gd": dict(color="C1", ls="--")}
     keep_theory = theory_flow.t > 0
@@ -310,7 +307,7 @@ def balancing_figure(series: dict, results: dict, theory_flow: Any, theory: dict
     axes[0, 0].set_title("paper setting (Appendix A), GD η = 0.01 and flow")
     axes[0, 1].set_title("theory-like setting (Condition 1, c = 0.5), flow")
     fig.suptitle("Automatic balancing of gradients (dotted: end of Phase 1; green: R in (1, 2))")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.92, bottom=0.07, hspace=0.12, wspace=0.15)
     return fig
 
 
@@ -350,7 +347,7 @@ def phase1_figure(flow: Any, results: dict) -> Any:
         "Theory-like run (Condition 1 init, c = 0.5, n=30, L=5, d=90 distinct tokens, m=128, "
         "m1=32), gradient flow; dotted: end of Phase 1"
     )
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.05, right=0.99, top=0.85, bottom=0.13, wspace=0.2)
     return fig
 
 
@@ -359,7 +356,7 @@ def reproduce(out: Path, quick: bool = False, progress: bool = False) -> list[Pa
     ``results.json`` into ``out``; return the paths.
 
     The full version runs 30,000 GD steps (about 30 s of gradient evaluations on one
-    core) and a flow to t = 300; ``quick`` runs 1,000 steps (t = 10).  BLAS is pinned to
+    core) and a flow to t = 300; ``quick`` runs 400 steps (t = 4).  BLAS is pinned to
     one thread (the d×d products are too small to gain from threads).
     """
     import matplotlib
