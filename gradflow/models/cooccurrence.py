@@ -637,11 +637,13 @@ class CoOccurrence(_CoOccurrenceBase):
         loss, aux = _loss_and_aggregates(u, W_V, W_K, W_Q, self._data)
         z, Pi = aux["z"], aux["Pi"]
         sm = self._data.sqrt_m
+        minus_z = -z
+        Pi_s = Pi / -sm  # the signs and 1/√m applied to the d×d table, not the m×d results
         grad = {
-            "W_Q": -(W_K @ Pi) / sm,
-            "W_K": -(W_Q @ Pi.T) / sm,
-            "W_V": -np.outer(u, z),
-            "W": -np.outer(self.a, W_V @ z),
+            "W_Q": W_K @ Pi_s,  # -W_K Π / √m
+            "W_K": W_Q @ Pi_s.T,  # -W_Q Πᵀ / √m
+            "W_V": np.outer(u, minus_z),  # -u zᵀ
+            "W": np.outer(self.a, W_V @ minus_z),  # -a (W_V z)ᵀ
         }
         return self._finite(loss, p), grad
 
@@ -712,11 +714,13 @@ class CoOccurrenceU(_CoOccurrenceBase):
         loss, aux = _loss_and_aggregates(u, W_V, W_K, W_Q, self._data)
         z, Pi = aux["z"], aux["Pi"]
         sm = self._data.sqrt_m
+        minus_z = -z
+        Pi_s = Pi / -sm
         grad = {
-            "W_Q": -(W_K @ Pi) / sm,
-            "W_K": -(W_Q @ Pi.T) / sm,
-            "W_V": -np.outer(u, z),
-            "u_bar": -math.sqrt(self.m1) * (W_V @ z),
+            "W_Q": W_K @ Pi_s,  # -W_K Π / √m
+            "W_K": W_Q @ Pi_s.T,  # -W_Q Πᵀ / √m
+            "W_V": np.outer(u, minus_z),  # -u zᵀ
+            "u_bar": math.sqrt(self.m1) * (W_V @ minus_z),  # -√m1 W_V z
         }
         return self._finite(loss, p), grad
 
