@@ -98,17 +98,25 @@ def test_serial_and_default_pool_give_the_same_table(local_table, tmp_path):
     assert default.computed == 2 and default.failed == 0
 
 
-def test_dask_local_cluster_gives_the_same_table(local_table, tmp_path):
+@pytest.mark.parametrize(
+    "processes",
+    [
+        # threads of this process: starts in ~0.2 s, the default test
+        False,
+        # two spawned worker processes (multiprocessing hands them this sys.path, so they
+        # import this module): ~5 s of start-up, so in the slow set
+        pytest.param(True, marks=pytest.mark.slow),
+    ],
+)
+def test_dask_local_cluster_gives_the_same_table(local_table, tmp_path, processes):
     distributed = pytest.importorskip("dask.distributed")
-    # processes=False: the two workers are threads of this process, so they import this test
-    # module as it is (spawned worker processes would need it on their sys.path)
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=processes, dashboard_address=None
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
-        table = sweep(flow_metrics, GRID, seeds=SEEDS, executor=client.get_executor(),
+        table = sweep(flow_metrics, GRID, seeds=SEEDS, executor=client.get_executor(pure=False),
                       out=tmp_path, progress=False)  # fmt: skip
         assert client.scheduler_info()["workers"].__len__() == 2
     assert table.computed == 12
