@@ -45,6 +45,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -219,7 +220,8 @@ def _takes_seed(cls: type) -> bool:
     return forwards and "seed" in inspect.signature(cls).parameters
 
 
-def _executor(args: argparse.Namespace) -> Any:
+def _executor(args: argparse.Namespace) -> tuple[Executor, Any]:
+    """A local process pool, or a Dask client's executor and the client (to close)."""
     if args.scheduler is None:
         from concurrent.futures import ProcessPoolExecutor
 
