@@ -98,14 +98,18 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def _projection(source: str, digits: tuple[int, ...], n_train: int) -> np.ndarray:
-    """Right singular vectors of the uncentred training images (columns, decreasing order).
+def _projection(source: str, digits: tuple[int, ...], n_train: int, dim: int) -> np.ndarray:
+    """Top-``dim`` right singular vectors of the uncentred training images (columns).
 
-    From ``eigh(Mᵀ M)``; cached, since every MNIST model of a session reuses it.
+    The top eigenvectors of ``Mᵀ M`` (only those are computed); cached, since every MNIST
+    model of a session reuses them.
     """
+    from scipy.linalg import eigh
+
     images = load_digits(digits, source)
     M = np.vstack([_unit(images[dg][:n_train] / 255.0) for dg in digits])
-    evals, evecs = np.linalg.eigh(M.T @ M)
+    D = M.shape[1]
+    evals, evecs = eigh(M.T @ M, subset_by_index=[D - dim, D - 1])
     return evecs[:, np.argsort(evals)[::-1]]
 
 
@@ -159,7 +163,7 @@ def mnist_signal_banks(
             raise TypeError(f"dim must be an int or None, got {type(dim).__name__}")
         if not 1 <= dim <= pixels:
             raise ValueError(f"dim must be in [1, {pixels}] for {source}, got {dim}")
-        V = _projection(source, tuple(digits), n_train)[:, :dim]
+        V = _projection(source, tuple(digits), int(n_train), int(dim))
         train = [_unit(bank @ V) for bank in train]
         test = [_unit(bank @ V) for bank in test]
         how = f"uncentred top-{dim} SVD projection of the training images, then unit ℓ2 norm"

@@ -287,8 +287,112 @@ def _backward(cache, y, pool, activation):
     return pi, gb, D
 
 
+class _MixtureBase(Model):
+    """What the weight-space and Gram models share: data, switches, observables."""
+
+    def _setup_data(
+        self, K, L, d, n, population_, basis, omega2, kappa, train_b, pool, irrelevant,
+        activation, seed, signals, test_signals, n_test, path,
+    ):  # fmt: skip
+        """Validate the switches and build the data."""
+        self.K = _check_int("K", K, 2)
+        self.L = self.K + 1 if L is None else _check_int("L", L, self.K + 1)
+        _check_choice("population", population_, _POPULATIONS)
+        _check_choice("basis", basis, _BASES)
+        _check_choice("pool", pool, _POOLS)
+        _check_choice("irrelevant", irrelevant, _IRRELEVANT)
+        _check_choice("activation", activation, _ACTIVATIONS)
+        _check_choice("path", path, _PATHS)
+        if not isinstance(train_b, (bool, np.bool_)):
+            raise TypeError(f"train_b must be a bool, got {type(train_b).__name__}")
+        self.omega2 = _check_pos("omega2", omega2)
+        self.kappa = _check_pos("kappa", kappa)
+        self.population, self.basis, self.pool = population_, basis, pool
+        self.irrelevant, self.activation, self.train_b = irrelevant, activation, bool(train_b)
+        self.seed = _check_int("seed", seed, 0)
+        self.path = path
+        self.n_test = _check_int("n_test", n_test, 1)
+        rng = np.random.default_rng(self.seed)
+        self.test = None
+        if signals is not None:
+            self._setup_banks(signals, test_signals, n, population_, rng)
+        else:
+            if test_signals is not None:
+                raise ValueError("test_signals needs signals (the MNIST variant)")
+            self.d = 2 * self.K if d is None else _check_int("d", d, 2 * self.K)
+            if basis == "onehot":
+                E = np.eye(self.d)
+            else:
+                E, _ = np.linalg.qr(rng.standard_normal((self.d, self.d)))
+                E = E.T
+            self.z, self.c = E[: self.K], E[self.K : 2 * self.K]
+            if population_ == "exact":
+                if n is not None:
+                    raise ValueError("n is only for population='sample'; got population='exact'")
+                self.data = population(self.K, self.L, self.z, self.c, irrelevant)
+            else:
+                n = 256 if n is None else _check_int("n", n, 1)
+                banks = [c[None, :] for c in self.c]
+                self.data = sample(self.K, self.L, n, self.z, banks, rng, irrelevant)
+        self.n = len(self.data)
+        self.X, self.y, self.k, self.s, self.hard = (
+            self.data.X, self.data.y, self.data.k, self.data.s, self.data.hard,
+        )  # fmt: skip
+        self._Xf = self.X.reshape(self.n * self.L, self.d)
+        self._XT = self.X.swapaxes(1, 2)
+        self._matmul = path != "einsum"
+
+    def _setup_banks(self, signals, test_signals, n, population_, rng):
+        """The MNIST variant: signals drawn per sample from banks of vectors (§10)."""
+        if population_ != "sample":
+            raise ValueError("signals (image banks) need population='sample'")
+        banks = [np.asarray(bk, dtype=float) for bk in signals]
+        if len(banks) != self.K or any(bk.ndim != 2 for bk in banks):
+            raise ValueError(f"signals must be {self.K} arrays of shape (N_j, D)")
+        D = banks[0].shape[1]
+        if any(bk.shape[1] != D for bk in banks):
+            raise ValueError("signals: every bank must have the same dimension D")
+        self.d = D + self.K
+        pad = [np.hstack([bk, np.zeros((len(bk), self.K))]) for bk in banks]
+        self.z = np.eye(self.d)[D:]
+        means = np.stack([bk.mean(axis=0) for bk in pad])
+        self.c = means / np.linalg.norm(means, axis=1, keepdims=True)
+        n = 1024 if n is None else _check_int("n", n, 1)
+        self.data = sample(self.K, self.L, n, self.z, pad, rng, self.irrelevant)
+        if test_signals is not None:
+            tbanks = [np.hstack([np.asarray(bk, float), np.zeros((len(bk), self.K))])
+                      for bk in test_signals]  # fmt: skip
+            if len(tbanks) != self.K or any(bk.shape[1] != self.d for bk in tbanks):
+                raise ValueError(f"test_signals must be {self.K} arrays of shape (N_j, {D})")
+            self.test = sample(self.K, self.L, self.n_test, self.z, tbanks, rng, self.irrelevant)
+
+    def _check(self, params):
+        return _checked(params, self._shapes)
+
+    def observables(self, params: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """What §8–9 track.
+
+        ``L``, ``L_cons``, ``L_hard``; ``margin_hard`` (min over hard samples of ``y f``),
+        ``margin`` (min over all), ``acc``, ``acc_hard``; ``w_c[h, k] = <w_h, c_k>`` and
+        ``w_z[h, k] = <w_h, z_k>``; ``P[h, key, query]`` on the basis
+        ``(z_1..z_K, c_1..c_K)``; ``attn[h, a, b]`` the attention probabilities averaged
+        over samples (positions: identifier, signals, padding); ``test_*`` on held-out data.
+        """
+        fw = self.forward(params)
+        out = _classification_observables(fw["f"], self.data, "")
+        p = self._check(params)
+        out["w_c"] = p["w"] @ self.c.T
+        out["w_z"] = p["w"] @ self.z.T
+        out["P"] = self.basis_scores(params)
+        out["attn"] = fw["p"].mean(axis=1)
+        if self.test is not None:
+            ft = self.forward(params, self.test.X)["f"]
+            out.update(_classification_observables(ft, self.test, "test_"))
+        return out
+
+
 # --- weight space ------------------------------------------------------------------------
-class TwoMixture(Model):
+class TwoMixture(_MixtureBase):
     """Model R of the two-mixture paper in weight space (a reconstruction, see module doc).
 
     ``f(X) = σ(u_+(X)) - σ(u_-(X))`` with, per head ``h``,
@@ -387,82 +491,6 @@ class TwoMixture(Model):
         self._shapes = self.shapes()
         self.trainable = ("w", "b", "W_K", "W_Q") if train_b else ("w", "W_K", "W_Q")
 
-    def _setup_data(
-        self, K, L, d, n, population_, basis, omega2, kappa, train_b, pool, irrelevant,
-        activation, seed, signals, test_signals, n_test, path,
-    ):  # fmt: skip
-        """Validate the switches and build the data (shared with the Gram model)."""
-        self.K = _check_int("K", K, 2)
-        self.L = self.K + 1 if L is None else _check_int("L", L, self.K + 1)
-        _check_choice("population", population_, _POPULATIONS)
-        _check_choice("basis", basis, _BASES)
-        _check_choice("pool", pool, _POOLS)
-        _check_choice("irrelevant", irrelevant, _IRRELEVANT)
-        _check_choice("activation", activation, _ACTIVATIONS)
-        _check_choice("path", path, _PATHS)
-        if not isinstance(train_b, (bool, np.bool_)):
-            raise TypeError(f"train_b must be a bool, got {type(train_b).__name__}")
-        self.omega2 = _check_pos("omega2", omega2)
-        self.kappa = _check_pos("kappa", kappa)
-        self.population, self.basis, self.pool = population_, basis, pool
-        self.irrelevant, self.activation, self.train_b = irrelevant, activation, bool(train_b)
-        self.seed = _check_int("seed", seed, 0)
-        self.path = path
-        self.n_test = _check_int("n_test", n_test, 1)
-        rng = np.random.default_rng(self.seed)
-        self.test = None
-        if signals is not None:
-            self._setup_banks(signals, test_signals, n, population_, rng)
-        else:
-            if test_signals is not None:
-                raise ValueError("test_signals needs signals (the MNIST variant)")
-            self.d = 2 * self.K if d is None else _check_int("d", d, 2 * self.K)
-            if basis == "onehot":
-                E = np.eye(self.d)
-            else:
-                E, _ = np.linalg.qr(rng.standard_normal((self.d, self.d)))
-                E = E.T
-            self.z, self.c = E[: self.K], E[self.K : 2 * self.K]
-            if population_ == "exact":
-                if n is not None:
-                    raise ValueError("n is only for population='sample'; got population='exact'")
-                self.data = population(self.K, self.L, self.z, self.c, irrelevant)
-            else:
-                n = 256 if n is None else _check_int("n", n, 1)
-                banks = [c[None, :] for c in self.c]
-                self.data = sample(self.K, self.L, n, self.z, banks, rng, irrelevant)
-        self.n = len(self.data)
-        self.X, self.y, self.k, self.s, self.hard = (
-            self.data.X, self.data.y, self.data.k, self.data.s, self.data.hard,
-        )  # fmt: skip
-        self._Xf = self.X.reshape(self.n * self.L, self.d)
-        self._XT = self.X.swapaxes(1, 2)
-        self._matmul = path != "einsum"
-
-    def _setup_banks(self, signals, test_signals, n, population_, rng):
-        """The MNIST variant: signals drawn per sample from banks of vectors (§10)."""
-        if population_ != "sample":
-            raise ValueError("signals (image banks) need population='sample'")
-        banks = [np.asarray(bk, dtype=float) for bk in signals]
-        if len(banks) != self.K or any(bk.ndim != 2 for bk in banks):
-            raise ValueError(f"signals must be {self.K} arrays of shape (N_j, D)")
-        D = banks[0].shape[1]
-        if any(bk.shape[1] != D for bk in banks):
-            raise ValueError("signals: every bank must have the same dimension D")
-        self.d = D + self.K
-        pad = [np.hstack([bk, np.zeros((len(bk), self.K))]) for bk in banks]
-        self.z = np.eye(self.d)[D:]
-        means = np.stack([bk.mean(axis=0) for bk in pad])
-        self.c = means / np.linalg.norm(means, axis=1, keepdims=True)
-        n = 1024 if n is None else _check_int("n", n, 1)
-        self.data = sample(self.K, self.L, n, self.z, pad, rng, self.irrelevant)
-        if test_signals is not None:
-            tbanks = [np.hstack([np.asarray(bk, float), np.zeros((len(bk), self.K))])
-                      for bk in test_signals]  # fmt: skip
-            if len(tbanks) != self.K or any(bk.shape[1] != self.d for bk in tbanks):
-                raise ValueError(f"test_signals must be {self.K} arrays of shape (N_j, {D})")
-            self.test = sample(self.K, self.L, self.n_test, self.z, tbanks, rng, self.irrelevant)
-
     @classmethod
     def paper(cls, **overrides: Any) -> TwoMixture:
         """The paper's experiment: K = 2, L = 3, ``w(0) = 0``, ``b = 1/2``, GD lr 0.1.
@@ -535,9 +563,6 @@ class TwoMixture(Model):
             "W_K": std * rng.standard_normal((2, self.m, self.d)),
             "W_Q": std * rng.standard_normal((2, self.m, self.d)),
         }
-
-    def _check(self, params):
-        return _checked(params, self._shapes)
 
     # --- scores and their backward ---------------------------------------------------------
     def _scores(self, X, WK, WQ):
@@ -622,27 +647,6 @@ class TwoMixture(Model):
         Bv = np.vstack([self.z, self.c])
         return self.kappa * np.matmul(Bv @ p["W_K"].swapaxes(1, 2), p["W_Q"] @ Bv.T)
 
-    def observables(self, params: Mapping[str, np.ndarray]) -> dict[str, Any]:
-        """What §8–9 track.
-
-        ``L``, ``L_cons``, ``L_hard``; ``margin_hard`` (min over hard samples of ``y f``),
-        ``margin`` (min over all), ``acc``, ``acc_hard``; ``w_c[h, k] = <w_h, c_k>`` and
-        ``w_z[h, k] = <w_h, z_k>``; ``P[h, key, query]`` on the basis
-        ``(z_1..z_K, c_1..c_K)``; ``attn[h, a, b]`` the attention probabilities averaged
-        over samples (positions: identifier, signals, padding); ``test_*`` on held-out data.
-        """
-        fw = self.forward(params)
-        out = _classification_observables(fw["f"], self.data, "")
-        p = self._check(params)
-        out["w_c"] = p["w"] @ self.c.T
-        out["w_z"] = p["w"] @ self.z.T
-        out["P"] = self.basis_scores(params)
-        out["attn"] = fw["p"].mean(axis=1)
-        if self.test is not None:
-            ft = self.forward(params, self.test.X)["f"]
-            out.update(_classification_observables(ft, self.test, "test_"))
-        return out
-
 
 def _classification_observables(f, data: TwoMixtureData, prefix: str) -> dict[str, float]:
     margin = data.y * np.real(f)
@@ -661,7 +665,7 @@ def _classification_observables(f, data: TwoMixtureData, prefix: str) -> dict[st
 
 
 # --- the Gram ("mean-field infinite-width") system -------------------------------------
-class TwoMixtureGram(Model):
+class TwoMixtureGram(_MixtureBase):
     """The exact Gram system of §6.2 on ``(w, b, P, A, B)`` (reconstruction, model R).
 
     With ``P = κ W_Kᵀ W_Q``, ``A = κ W_Kᵀ W_K``, ``B = κ W_Qᵀ W_Q`` per head, the loss
@@ -706,8 +710,8 @@ class TwoMixtureGram(Model):
         seed: int = 0,
         rho: float | None = None,
     ):
-        TwoMixture._setup_data(
-            self, K, L, d, n, population, basis, omega2, kappa, train_b, pool, irrelevant,
+        self._setup_data(
+            K, L, d, n, population, basis, omega2, kappa, train_b, pool, irrelevant,
             activation, seed, None, None, 1, "einsum",
         )  # fmt: skip
         self.rho = self.kappa if rho is None else _check_pos("rho", rho)
@@ -767,9 +771,6 @@ class TwoMixtureGram(Model):
             "B": eye.copy(),
         }
 
-    def _check(self, params):
-        return _checked(params, self._shapes)
-
     def _loss_cache(self, params):
         p = self._check(params)
         S = np.matmul(self.X @ p["P"][:, None], self._XT).swapaxes(-1, -2)  # x_bᵀ P x_a
@@ -821,17 +822,6 @@ class TwoMixtureGram(Model):
         """``P_h[key, query]`` on ``(z_1..z_K, c_1..c_K)``, shape (2, 2K, 2K)."""
         Bv = np.vstack([self.z, self.c])
         return Bv @ self._check(params)["P"] @ Bv.T
-
-    def observables(self, params: Mapping[str, np.ndarray]) -> dict[str, Any]:
-        """Same observables as :meth:`TwoMixture.observables`."""
-        fw = self.forward(params)
-        out = _classification_observables(fw["f"], self.data, "")
-        p = self._check(params)
-        out["w_c"] = p["w"] @ self.c.T
-        out["w_z"] = p["w"] @ self.z.T
-        out["P"] = self.basis_scores(params)
-        out["attn"] = fw["p"].mean(axis=1)
-        return out
 
 
 # --- Algorithm 1 and the Lemma 6.1 construction ---------------------------------------------
