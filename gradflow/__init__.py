@@ -4,8 +4,11 @@ Each model writes its loss and gradient by hand, in closed form; the engine inte
 gradient flow ``dθ/dt = -∇L(θ)`` with :func:`scipy.integrate.solve_ivp`, runs gradient
 descent and Adam on the same loss, checks gradients, and records trajectories.
 
-The public names are re-exported here; the engine modules and ``plots`` are imported on
-first use, so that ``import gradflow`` stays light (matplotlib is loaded only for plots).
+The public names are re-exported here.  ``compare`` and ``sweep`` are imported eagerly:
+they are both a module and a function, and a lazy function would be shadowed by the
+module as soon as anyone imported ``gradflow.compare`` (Python binds a submodule to its
+package's attribute on import).  The rest (``plots`` above all, which loads matplotlib)
+is imported on first use.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 from gradflow import models
+from gradflow.compare import compare, convergence_order
 from gradflow.model import Model
 from gradflow.params import Params
+from gradflow.sweep import sweep
 from gradflow.trajectory import Trajectory, load
 
 #: public name -> (module, attribute); attribute None means the module itself
@@ -28,16 +33,26 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Stage": ("gradflow.stages", "Stage"),
     "run_stages": ("gradflow.stages", "run_stages"),
     "stages": ("gradflow.stages", None),
-    "compare": ("gradflow.compare", "compare"),
-    "convergence_order": ("gradflow.compare", "convergence_order"),
     "check_gradient": ("gradflow.checks", "check_gradient"),
     "check_model": ("gradflow.checks", "check_model"),
     "checks": ("gradflow.checks", None),
     "flow": ("gradflow.flow", None),
     "plots": ("gradflow.plots", None),
+    "scaling": ("gradflow.scaling", None),
 }
 
-__all__ = ["Model", "Params", "Trajectory", "load", "models", "__version__", *_LAZY]
+__all__ = [
+    "Model",
+    "Params",
+    "Trajectory",
+    "compare",
+    "convergence_order",
+    "load",
+    "models",
+    "sweep",
+    "__version__",
+    *_LAZY,
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -26,8 +26,6 @@ True
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -240,19 +238,3 @@ def convergence_order(
 
     fit = linregress(np.log(lrs_arr), np.log(errors))
     return float(fit.slope), errors
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`compare`.
-
-    ``gradflow`` re-exports the function ``compare`` lazily, but once ``gradflow.compare``
-    (this module) is imported anywhere, Python binds the *module* to the package attribute
-    ``gradflow.compare``.  Making the module callable keeps ``gf.compare(flow, gd)`` working
-    either way (and ``gf.compare.Comparison`` too).
-    """
-
-    def __call__(self, flow: Trajectory, gd: Trajectory) -> Comparison:
-        return compare(flow, gd)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -25,15 +25,17 @@ def _counted(kind: str, method: Callable) -> Callable:
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        depth = self.__dict__.get("_count_depth", 0)
+        state = self.__dict__
+        depth = state.get("_count_depth", 0)
         if depth == 0:
-            counts = self.__dict__.setdefault("_counts", dict.fromkeys(_COUNTED, 0))
-            counts[kind] += 1
-        self.__dict__["_count_depth"] = depth + 1
+            if "_counts" not in state:
+                state["_counts"] = dict.fromkeys(_COUNTED, 0)
+            state["_counts"][kind] += 1
+        state["_count_depth"] = depth + 1
         try:
             return method(self, *args, **kwargs)
         finally:
-            self.__dict__["_count_depth"] = depth
+            state["_count_depth"] = depth
 
     wrapper.__gradflow_counted__ = True
     return wrapper
