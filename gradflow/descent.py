@@ -200,7 +200,11 @@ def _descend(
             loss, grad = model.loss_and_grad(params)
             nfev += 1
             gvec = spec.pack(grad)
-            if not (np.isfinite(loss) and np.all(np.isfinite(gvec))):
+            gnorm = float(np.linalg.norm(gvec))
+            # a finite norm proves every entry finite: the entrywise pass runs only when
+            # the norm is not (it may also overflow on finite entries)
+            finite = np.isfinite(gnorm) or bool(np.all(np.isfinite(gvec)))
+            if not (np.isfinite(loss) and finite):
                 status = "diverged"
                 what = "loss" if not np.isfinite(loss) else "gradient"
                 message = f"diverged: the {what} is not finite at step {k} (t={lr * k:.6g})"
@@ -215,7 +219,6 @@ def _descend(
                     rec_loss.append(last_good[2])
                     rec_gnorm.append(last_good[3])
                 break
-            gnorm = float(np.linalg.norm(gvec))
             record = k % record_every == 0 or k == steps
             stop = k == steps
             if evs and k > 0:
