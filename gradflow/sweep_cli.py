@@ -43,7 +43,9 @@ import functools
 import inspect
 import json
 import os
+import shutil
 import sys
+import textwrap
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from pathlib import Path
@@ -335,6 +337,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if table.failed == 0 else 1
 
 
+def _wrap(text: str) -> str:
+    """Wrap a description to the terminal width (the formatter keeps the line breaks)."""
+    return textwrap.fill(text, width=min(100, shutil.get_terminal_size().columns - 2))
+
+
 def add_sweep_command(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``gradflow sweep`` to the ``subparsers`` of the ``gradflow`` parser.
 
@@ -344,7 +351,7 @@ def add_sweep_command(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "sweep",
         help="gradient flows over a grid of model settings and seeds, into a resumable CSV",
-        description=(
+        description=_wrap(
             "Build MODEL.paper(**settings) for every combination of the --set axes, train it by "
             "gradient flow to --t-end once per seed, and append one row per run (settings, "
             "seed, loss_0, loss_final, t_half = first time the loss halves, final scalar "
