@@ -2,8 +2,9 @@
 
 Every formula is checked against something independent: the literal eq. (1) with dense
 one-hot matrices and the paper's per-neuron Appendix-B gradients, central differences,
-complex step, and the second parametrisation of spec §5.3.  Engine-level tests (check_model,
-flows, GD, the phase laws) are in ``test_cooccurrence_dynamics.py``.
+complex step, the second parametrisation of spec §5.3 and the closed Gram ODE of §6.2.
+Engine-level tests (check_model, flows, GD, the phase laws) are in
+``test_cooccurrence_dynamics.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import math
 
 import numpy as np
 import pytest
+from scipy.integrate import solve_ivp
 
+import gradflow as gf
 from gradflow.models.cooccurrence import (
     CoOccurrence,
     CoOccurrenceU,
@@ -405,3 +408,72 @@ def test_population_loss_monte_carlo():
     assert abs(err - np.sum(pi * wrong)) < 5 * 0.5 / math.sqrt(40_000)
     with pytest.raises(ValueError, match="n_samples"):
         model.population_loss(params, n_samples=0)
+
+
+# --------------------------------------------------------------------------------------
+# The closed Gram system (spec §6.2)
+# --------------------------------------------------------------------------------------
+def test_gram_rhs_matches_chain_rule():
+    """Spec §6.2: the Gram right-hand side (computed from z, Π and the Gram state alone)
+    equals the time derivative of (r, G, A, M, B, C) obtained by the product rule from the
+    weight-space velocities θ̇ = -∇L̂ (e.g. Ȧ = Ẇ_VᵀW_V + W_VᵀẆ_V), to 1e-12 relative (a
+    few roundings on O(1) entries; the spec measured 5e-16)."""
+    model, params = far_from_uniform()
+    vel = {k: -v for k, v in model.grad(params).items()}
+    W_Q, W_K, W_V, W = (params[k] for k in BLOCKS)
+    u, u_dot = W.T @ model.a, vel["W"].T @ model.a
+    expected = {
+        "r": 2 * u @ u_dot,
+        "G": vel["W_V"].T @ u + W_V.T @ u_dot,
+        "A": vel["W_V"].T @ W_V + W_V.T @ vel["W_V"],
+        "M": vel["W_K"].T @ W_Q + W_K.T @ vel["W_Q"],
+        "B": vel["W_K"].T @ W_K + W_K.T @ vel["W_K"],
+        "C": vel["W_Q"].T @ W_Q + W_Q.T @ vel["W_Q"],
+    }
+    rhs = model.gram_rhs(model.gram_state(params))
+    for k, v in expected.items():
+        err = np.max(np.abs(np.asarray(rhs[k]) - v)) / np.max(np.abs(v))
+        assert err < 1e-12, (k, err)
+
+
+def test_gram_ode_and_weight_flow_agree():
+    """Spec §6.2: integrating the closed Gram ODE (4d² + d + 1 numbers, scipy RK45 directly)
+    and the weight-space gradient flow (gradflow.integrate_flow), both at rtol 1e-10,
+    atol 1e-12, give the same Gram state and loss at t = 1 and t = 3: differences
+    normalised by 1e-8 + 1e-8·|y| (100× the requested rtol) stay below 1."""
+    model = CoOccurrence(n=12, L=5, d=30, m=16, m1=12, init_scale=0.5, seed=6)
+    params0 = model.init_params(np.random.default_rng(6))
+    keys = ("r", "G", "A", "M", "B", "C")
+    state0 = model.gram_state(params0)
+    shapes = {k: np.shape(state0[k]) for k in keys}
+    sizes = [int(np.prod(shapes[k])) for k in keys]
+
+    def pack(state):
+        return np.concatenate([np.ravel(state[k]) for k in keys])
+
+    def unpack(vec):
+        parts = np.split(vec, np.cumsum(sizes)[:-1])
+        return {
+            k: p.reshape(shapes[k]) if shapes[k] else p[0] for k, p in zip(keys, parts, strict=True)
+        }
+
+    gram = solve_ivp(
+        lambda t, y: pack(model.gram_rhs(unpack(y))),
+        (0.0, 3.0),
+        pack(state0),
+        method="RK45",
+        rtol=1e-10,
+        atol=1e-12,
+        t_eval=[1.0, 3.0],
+    )
+    weights = gf.integrate_flow(
+        model, params0, (0.0, 3.0), method="RK45", rtol=1e-10, atol=1e-12, t_eval=[0.0, 1.0, 3.0]
+    )
+    assert weights.loss[-1] < 0.9 * weights.loss[0]
+    for j, t in enumerate((1.0, 3.0)):
+        ref = pack(model.gram_state(weights.params_at_index(j + 1)))
+        err = np.abs(gram.y[:, j] - ref) / (1e-8 + 1e-8 * np.abs(ref))
+        assert err.max() < 1.0, (t, err.max())
+        assert model.loss(weights.params_at_index(j + 1)) == pytest.approx(
+            weights.loss[j + 1], rel=1e-14
+        )

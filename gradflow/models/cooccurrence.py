@@ -216,14 +216,12 @@ def _scatter_add(index: np.ndarray, weights: np.ndarray, size: int) -> np.ndarra
 # --------------------------------------------------------------------------------------
 # Shared core: forward pass and the aggregates z, Π (spec §3.2, §5.2)
 # --------------------------------------------------------------------------------------
-def _forward(u, W_V, W_K, W_Q, tokens, pair_index, sqrt_m):
-    """Forward pass from the tables ``G = W_Vᵀu`` and ``M = W_KᵀW_Q`` (spec §3.2).
+def _forward(G, M, tokens, pair_index, sqrt_m):
+    """Forward pass from the tables ``G = W_Vᵀu`` (d,) and ``M = W_KᵀW_Q`` (d, d) (spec §3.2).
 
     Returns ``F (n,)``, ``P (n, L, L)`` (query l, key h), ``gamma (n, L)`` = G(x_h) and
     ``e (n, L)`` = Σ_h p_lh γ_h, the value each query position outputs.
     """
-    G = W_V.T @ u
-    M = W_K.T @ W_Q
     s = M.ravel()[pair_index] / sqrt_m
     P = _softmax_last(s)
     gamma = G[tokens]
@@ -232,9 +230,12 @@ def _forward(u, W_V, W_K, W_Q, tokens, pair_index, sqrt_m):
     return F, P, gamma, e
 
 
-def _loss_and_aggregates(u, W_V, W_K, W_Q, data: _Data, need_grad: bool = True):
-    """Loss, per-sample margins and ``g``, and the gradient aggregates ``z``, ``Π``."""
-    F, P, gamma, e = _forward(u, W_V, W_K, W_Q, data.tokens, data.pair_index, data.sqrt_m)
+def _loss_and_aggregates(G, M, data: _Data, need_grad: bool = True):
+    """Loss, per-sample margins and ``g``, and the gradient aggregates ``z``, ``Π``.
+
+    Everything depends on the weights only through the tables ``G`` and ``M``.
+    """
+    F, P, gamma, e = _forward(G, M, data.tokens, data.pair_index, data.sqrt_m)
     margin = data.y * F
     ell, g = _logistic_loss_and_g(margin)
     loss = ell.mean()
@@ -381,6 +382,10 @@ class _CoOccurrenceBase(Model):
     def _u(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
+    def _tables(self, params: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """``G = W_Vᵀu`` (d,) and ``M = W_KᵀW_Q`` (d, d): all the loss depends on."""
+        return params["W_V"].T @ self._u(params), params["W_K"].T @ params["W_Q"]
+
     def _check(
         self, params: Mapping[str, np.ndarray], allow_complex: bool = True
     ) -> Mapping[str, np.ndarray]:
@@ -419,15 +424,8 @@ class _CoOccurrenceBase(Model):
     def outputs(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
         """The network outputs ``F(X^(i))`` (n,) of eq. (1)."""
         p = self._check(params)
-        F, _, _, _ = _forward(
-            self._u(p),
-            p["W_V"],
-            p["W_K"],
-            p["W_Q"],
-            self.tokens,
-            self._data.pair_index,
-            self._data.sqrt_m,
-        )
+        G, M = self._tables(p)
+        F, _, _, _ = _forward(G, M, self.tokens, self._data.pair_index, self._data.sqrt_m)
         return F
 
     def margins(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -454,9 +452,8 @@ class _CoOccurrenceBase(Model):
     def loss(self, params: Mapping[str, np.ndarray]) -> float:
         """Empirical logistic loss ``L̂ = (1/n) Σ_i log(1 + exp(-y_i F_i))`` (eq. (2))."""
         p = self._check(params)
-        loss, _ = _loss_and_aggregates(
-            self._u(p), p["W_V"], p["W_K"], p["W_Q"], self._data, need_grad=False
-        )
+        G, M = self._tables(p)
+        loss, _ = _loss_and_aggregates(G, M, self._data, need_grad=False)
         return self._finite(loss, p)
 
     def population_loss(
@@ -482,9 +479,8 @@ class _CoOccurrenceBase(Model):
             int(n_samples), self.L, self.d, rng, exact_fractions=False
         )
         pair_index = tokens[:, None, :] * self.d + tokens[:, :, None]
-        F, _, _, _ = _forward(
-            self._u(p), p["W_V"], p["W_K"], p["W_Q"], tokens, pair_index, self._data.sqrt_m
-        )
+        G, M = self._tables(p)
+        F, _, _, _ = _forward(G, M, tokens, pair_index, self._data.sqrt_m)
         ell, _ = _logistic_loss_and_g(y * F)
         if return_error:
             return float(ell.mean()), float(np.mean(y * F <= 0))
@@ -523,10 +519,10 @@ class _CoOccurrenceBase(Model):
         """
         p = self._check(params, allow_complex=False)
         u, W_V, W_K, W_Q = self._u(p), p["W_V"], p["W_K"], p["W_Q"]
-        loss, aux = _loss_and_aggregates(u, W_V, W_K, W_Q, self._data)
+        G = W_V.T @ u
+        loss, aux = _loss_and_aggregates(G, W_K.T @ W_Q, self._data)
         z, Pi, g, ell, P = aux["z"], aux["Pi"], aux["g"], aux["ell"], aux["P"]
         sm = self._data.sqrt_m
-        G = W_V.T @ u
         r = float(u @ u)
         A3 = W_V[:, :3].T @ W_V
         # Ġ = r z + m1 A z ; Ȧ = z Gᵀ + G zᵀ (spec §6.2)
@@ -558,6 +554,48 @@ class _CoOccurrenceBase(Model):
             "kappa": grad_sq / (r * float(loss) ** 2),
             "min_margin": float(aux["margin"].min()),
             "attention_deviation": float(np.max(np.abs(P - 1.0 / self.L))),
+        }
+
+    # --- the closed Gram system (spec §6.2) ----------------------------------------
+    def gram_state(self, params: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """The Gram quantities of spec §6.2: ``r = ‖u‖²``, ``G = W_Vᵀu`` (d,) and the
+        d×d matrices ``A = W_VᵀW_V``, ``M = W_KᵀW_Q``, ``B = W_KᵀW_K``, ``C = W_QᵀW_Q``."""
+        p = self._check(params, allow_complex=False)
+        u, W_V, W_K, W_Q = self._u(p), p["W_V"], p["W_K"], p["W_Q"]
+        return {
+            "r": float(u @ u),
+            "G": W_V.T @ u,
+            "A": W_V.T @ W_V,
+            "M": W_K.T @ W_Q,
+            "B": W_K.T @ W_K,
+            "C": W_Q.T @ W_Q,
+        }
+
+    def gram_rhs(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """Time derivatives of the Gram state under gradient flow (spec §6.2, exact).
+
+        The loss, ``z`` and ``Π`` depend only on ``(G, M)``, so the system closes::
+
+            ṙ = 2 m1 Gᵀz                 Ġ = r z + m1 A z        Ȧ = z Gᵀ + G zᵀ
+            Ṁ = (Π C + B Π)/√m           Ḃ = (Π Mᵀ + M Πᵀ)/√m    Ċ = (Πᵀ M + Mᵀ Π)/√m
+
+        ``4d² + d + 1`` numbers, independent of ``m`` and ``m1`` except through the
+        factors ``√m``, ``m1`` and the initial values.  Not exact for discrete GD.
+        """
+        r, G, A, M, B, C = (state[k] for k in ("r", "G", "A", "M", "B", "C"))
+        _, aux = _loss_and_aggregates(G, M, self._data)
+        z, Pi = aux["z"], aux["Pi"]
+        sm = self._data.sqrt_m
+        zG = np.outer(z, G)
+        PiM = Pi @ M.T
+        PitM = Pi.T @ M
+        return {
+            "r": 2 * self.m1 * float(G @ z),
+            "G": r * z + self.m1 * (A @ z),
+            "A": zG + zG.T,
+            "M": (Pi @ C + B @ Pi) / sm,
+            "B": (PiM + PiM.T) / sm,
+            "C": (PitM + PitM.T) / sm,
         }
 
 
@@ -634,7 +672,7 @@ class CoOccurrence(_CoOccurrenceBase):
         """Loss (eq. (2)) and its hand gradient (spec §5.2), sharing one forward pass."""
         p = self._check(params)
         u, W_V, W_K, W_Q = self._u(p), p["W_V"], p["W_K"], p["W_Q"]
-        loss, aux = _loss_and_aggregates(u, W_V, W_K, W_Q, self._data)
+        loss, aux = _loss_and_aggregates(W_V.T @ u, W_K.T @ W_Q, self._data)
         z, Pi = aux["z"], aux["Pi"]
         sm = self._data.sqrt_m
         minus_z = -z
@@ -711,7 +749,7 @@ class CoOccurrenceU(_CoOccurrenceBase):
         """Loss and gradient; ``∇_{u_bar} L̂ = -√m1 W_V z``, the rest as in the full model."""
         p = self._check(params)
         u, W_V, W_K, W_Q = self._u(p), p["W_V"], p["W_K"], p["W_Q"]
-        loss, aux = _loss_and_aggregates(u, W_V, W_K, W_Q, self._data)
+        loss, aux = _loss_and_aggregates(W_V.T @ u, W_K.T @ W_Q, self._data)
         z, Pi = aux["z"], aux["Pi"]
         sm = self._data.sqrt_m
         minus_z = -z
