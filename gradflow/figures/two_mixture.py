@@ -125,9 +125,10 @@ def _draw_stages(axes, traj) -> None:
     for stage in traj.stages[1:]:
         for ax in axes:
             ax.axvline(stage["t_start"], color="grey", ls="-.", lw=0.9)
+    first_t = traj.t[traj.t > 0][0] if np.any(traj.t > 0) else 1.0
     for number, stage in enumerate(traj.stages):
         axes[1].text(
-            max(stage["t_start"], 1.0) * 1.05, 0.03 + 0.06 * number, f"stage {number + 1}",
+            max(stage["t_start"], first_t) * 1.05, 0.03 + 0.06 * number, f"stage {number + 1}",
             fontsize=7, color="grey", transform=axes[1].get_xaxis_transform(),
         )  # fmt: skip
 
@@ -255,7 +256,7 @@ def reproduce(out: Path, quick: bool = False, progress: bool = False) -> list[Pa
     gram3 = TwoMixtureGram(K=3, L=4)
     T3 = 150.0 if quick else 1000.0
     joint3 = _gd(gram3, gram3.init_params(), T3, every, progress=progress)
-    neurons3 = _gd(gram3, gram3.init_params(), T3 / 5, every, trainable=("w",))
+    neurons3 = _gd(gram3, gram3.init_params(), T3, every, trainable=("w",))
     fig = _figure(
         "K = 3, L = 4 (24 configurations): joint GD lr 0.1 (solid), neurons only (dashed)",
         f"{RECON}, infinite width. With uniform attention the neurons learn majority vote: "

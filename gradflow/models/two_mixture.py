@@ -441,8 +441,9 @@ class TwoMixture(_MixtureBase):
         Size of the held-out set.
     path : {"auto", "einsum", "matmul"}
         Gradient code path: the spec's einsums (§5, the readable reference), or
-        flattened per-head matmuls (``"auto"``: faster at every size measured, 10x at the
-        MNIST size).  Both give the same numbers to 1e-13 (tested).
+        flattened per-head matmuls (``"auto"``: faster at every size measured, about 2x
+        at the MNIST size, ``benchmarks/two_mixture.py``).  Both give the same numbers to
+        1e-13 (tested).
 
     Attributes
     ----------
@@ -452,6 +453,18 @@ class TwoMixture(_MixtureBase):
         Labels, identifiers, signs and the hard (inconsistent) mask.
     z, c : ndarray (K, d)
         Identifiers and signals (for MNIST: the normalised mean image of each digit).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> model = TwoMixture()                      # K = 2, L = 3, exact population
+    >>> model.X.shape, int(model.hard.sum())      # 8 configurations, 4 of them hard
+    ((8, 3, 4), 4)
+    >>> theta0 = model.init_params(np.random.default_rng(0))
+    >>> round(model.loss(theta0), 6)              # f = 0 at w = 0: log 2
+    0.693147
+    >>> float(np.abs(model.grad(theta0)["W_Q"]).max())   # law L1
+    0.0
     """
 
     name = "two_mixture"
