@@ -13,8 +13,9 @@
 BLAS is pinned to one thread (environment variables set before NumPy loads, and
 threadpoolctl), so that two workers use two cores.  Numbers are printed, not asserted.  Other
 processes on the machine change the wall-time ratio, so the load average and the serial loop's
-share of a core are printed too, and the CPU time the sweep costs against the loop's (its
-overhead, whatever the load).
+share of a core are printed too, the CPU time the sweep costs against the loop's (its
+overhead, whatever the load), and a control: the speed-up two processes get over one on a
+pure-Python loop, side by side (the ceiling the machine allows at that moment).
 
 Run: ``python benchmarks/sweep.py [--runs 16] [--noop 200]``
 """
@@ -49,6 +50,28 @@ def flow_run(config: dict, seed: int) -> dict:
     traj = gf.integrate_flow(model, theta0, (0.0, config["t_end"]), method="RK45",
                              observables=False)  # fmt: skip
     return {"loss_final": float(traj.loss[-1]), "nfev": traj.nfev}
+
+
+def spin(n: int) -> int:
+    """Pure-Python arithmetic: the control workload (no NumPy, no I/O)."""
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def _control_speedup(tasks: int, n: int = 2_000_000) -> float:
+    """The machine's own 2-process speed-up on ``tasks`` CPU-bound pure-Python tasks."""
+    start = time.perf_counter()
+    for _ in range(tasks):
+        spin(n)
+    serial = time.perf_counter() - start
+    with ProcessPoolExecutor(2) as pool:
+        pool.submit(spin, 1).result()
+        start = time.perf_counter()
+        list(pool.map(spin, [n] * tasks))
+        parallel = time.perf_counter() - start
+    return serial / parallel
 
 
 def noop_run(config: dict, seed: int) -> dict:
@@ -120,6 +143,8 @@ def main() -> None:
           "   (< 1: other processes share the cores)")  # fmt: skip
     cost = statistics.median(pooled_cpu) / statistics.median(serial_cpu)
     print(f"   CPU time of the sweep / of the loop  {cost:.2f}   (pool start-up, pickling, CSV)")
+    print(f"   control: 2 processes vs 1 on a pure-Python loop  {_control_speedup(8):.2f}x"
+          "   (the ceiling this machine gives right now)")  # fmt: skip
     print(f"   load average now     {os.getloadavg()}")
 
     from dask.distributed import Client, LocalCluster
