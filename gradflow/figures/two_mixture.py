@@ -113,8 +113,9 @@ def _panels(fig, runs, K: int, test: bool = False) -> None:
         ax = axes[5]
         L = obs["attn"].shape[-1]
         pos = ["identifier"] + [f"signal {j + 1}" for j in range(K)] + ["pad"] * (L - K - 1)
-        for b in range(min(L, K + 1)):
-            ax.plot(t, obs["attn"][:, 0, K, b], ls_main, color=colors[b], lw=lw,
+        for b in range(min(L, K + 1)):  # signal j in the colour of c_j in (d), (e)
+            color = "k" if b == 0 else colors[K + b - 1]
+            ax.plot(t, obs["attn"][:, 0, K, b], ls_main, color=color, lw=lw,
                     label=f"key: {pos[b]}" if first else None)  # fmt: skip
         _draw_stages(axes, traj)
     titles = [
