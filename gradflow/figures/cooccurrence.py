@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from gradflow.blas import one_thread
+
 __all__ = ["reproduce", "paper_runs", "theory_run", "figure1", "balancing_figure"]
 
 #: the paper's optimiser (Appendix A): full-batch GD, η = 0.01, 30,000 steps (t = 300)
@@ -357,19 +359,18 @@ def reproduce(out: Path, quick: bool = False, progress: bool = False) -> list[Pa
 
     The full version runs 30,000 GD steps (about 30 s of gradient evaluations on one
     core) and a flow to t = 300; ``quick`` runs 400 steps (t = 4).  BLAS is pinned to
-    one thread (the d×d products are too small to gain from threads).
+    one thread when threadpoolctl is installed (see :mod:`gradflow.blas`).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from threadpoolctl import threadpool_limits
 
     import gradflow as gf
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with threadpool_limits(1):
+    with one_thread():
         runs, series, results = paper_runs(quick=quick, progress=progress)
         theory_flow, theory_results = theory_run(quick=quick, progress=progress)
     paths = []

@@ -21,7 +21,6 @@ the captions say so.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 from pathlib import Path
@@ -29,25 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from gradflow.blas import one_thread
 from gradflow.models.two_mixture import TwoMixture, TwoMixtureGram, algorithm1
 
 __all__ = ["reproduce"]
 
 LR = 0.1
 RECON = "model R: a reconstruction of the paper's model (spec §11)"
-
-
-def _one_blas_thread():
-    """Pin BLAS to one thread when threadpoolctl is installed (else do nothing).
-
-    The products here are small (at most 1536 x 66 x 32); a multi-threaded BLAS on a busy
-    2-core machine made one MNIST step 20x slower (253 ms against 13 ms, measured).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1)
 
 
 def _gd(model, params0, t_end, record_every, trainable=None, progress=False):
@@ -208,7 +195,7 @@ def reproduce(out: Path, quick: bool = False, progress: bool = False) -> list[Pa
     import matplotlib
 
     matplotlib.use("Agg")
-    with _one_blas_thread():
+    with one_thread():
         return _reproduce(Path(out), quick, progress)
 
 
