@@ -132,10 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     png = args.out / "cooccurrence_T1_vs_m.png"
     fig.savefig(png, dpi=130)
     results = {
-        "exponent": fit.exponent,
-        "interval": fit.interval,
-        "confidence": fit.confidence,
-        "prefactor": fit.prefactor,
+        **fit.as_dict(),
         "theory_exponent": -1,
         "T1_times_r0_range": [float(product.min()), float(product.max())],
         "loss_T1_range": [float(loss_T1.min()), float(loss_T1.max())],

@@ -114,9 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     png = args.out / "decision_list_T_vs_c.png"
     fig.savefig(png, dpi=130)
     results = {
-        "exponent": fit.exponent,
-        "interval": fit.interval,
-        "confidence": fit.confidence,
+        **fit.as_dict(),
         "theory_exponent": -2,
         "tau_star": tau,
         "T_times_c2_over_tau": (T * c**2 / tau).tolist(),

@@ -128,10 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     png = args.out / "icl_phase1_vs_K.png"
     fig.savefig(png, dpi=130)
     results = {
-        "exponent": fit.exponent,
-        "interval": fit.interval,
-        "confidence": fit.confidence,
-        "prefactor": fit.prefactor,
+        **fit.as_dict(),
         "theory_exponent": 2,
         "local_slopes": list(map(float, local)),
         "n_runs": len(rows),

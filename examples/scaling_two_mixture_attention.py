@@ -131,11 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     png = args.out / "two_mixture_dP_vs_omega2.png"
     fig.savefig(png, dpi=130)
     results = {
-        "exponent": fit.exponent,
-        "interval": fit.interval,
-        "confidence": fit.confidence,
-        "exponent_gram": fit_gram.exponent,
-        "interval_gram": fit_gram.interval,
+        **fit.as_dict(),
+        "gram": fit_gram.as_dict(),
         "theory_exponent": 1,
         "n_runs": len(rows),
         "seconds_in_runs": float(np.nansum(table.column("wall_time"))),

@@ -75,6 +75,19 @@ class PowerLawFit:
         """``prefactor · x^exponent``."""
         return self.prefactor * np.asarray(x, dtype=float) ** self.exponent
 
+    def as_dict(self) -> dict[str, Any]:
+        """The fit as plain floats and lists (for a results JSON file)."""
+        return {
+            "exponent": float(self.exponent),
+            "interval": [float(v) for v in self.interval],
+            "confidence": float(self.confidence),
+            "stderr": float(self.stderr),
+            "prefactor": float(self.prefactor),
+            "prefactor_interval": [float(v) for v in self.prefactor_interval],
+            "n": int(self.n),
+            "r_squared": float(self.r_squared),
+        }
+
     def contains(self, exponent: float) -> bool:
         """Whether ``exponent`` lies in the confidence interval."""
         return bool(self.interval[0] <= exponent <= self.interval[1])

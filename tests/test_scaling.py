@@ -148,3 +148,12 @@ def test_scaling_examples_quick(tmp_path, script, png, theory):
     if theory is not None:
         lo, hi = fit["interval"]
         assert lo <= theory <= hi, fit
+
+
+def test_fit_as_dict_is_json_and_matches_the_fields():
+    x = np.array([1.0, 2.0, 4.0, 8.0])
+    fit = fit_power_law(x, 3.0 * x**1.5 * np.array([1.0, 1.01, 0.99, 1.0]))
+    back = json.loads(json.dumps(fit.as_dict()))
+    assert back["exponent"] == fit.exponent
+    assert tuple(back["interval"]) == tuple(fit.interval)
+    assert back["n"] == 4 and back["r_squared"] == fit.r_squared
