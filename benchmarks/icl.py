@@ -69,7 +69,7 @@ def torch_loss_and_grad(model: ICLRegression) -> Callable[[np.ndarray], tuple] |
         y_hat = (torch.softmax(s, dim=1) * y).sum(dim=1)
         loss = 0.5 * ((y_hat - yq) ** 2).mean()
         loss.backward()
-        return float(loss), Qt.grad.numpy()
+        return float(loss.detach()), Qt.grad.numpy()
 
     return run
 
