@@ -189,10 +189,3 @@ class Params:
             else:
                 out[name] = self.frozen[name]
         return out
-
-    def block_of(self, index: int) -> str:
-        """Name of the parameter that position ``index`` of the vector belongs to."""
-        for name, sl in self.slices.items():
-            if sl.start <= index < sl.stop:
-                return name
-        raise IndexError(f"index {index} outside a vector of size {self.size}")
