@@ -1,4 +1,5 @@
 """Figure 1 of Yang, Kailkhura, Wang, Liang (NeurIPS 2024): word co-occurrence, two phases.
+========================================================================================
 
 The paper's Appendix-A experiment (n = 60 sentences of L = 5 one-hot tokens, d = 64,
 m = 128, m1 = 256, "Kaiming" init read as PyTorch's default) trained by full-batch GD with

@@ -1,4 +1,5 @@
 """Every decision-list figure (``gradflow reproduce decision_list``), from a script.
+=================================================================================
 
 Run: ``python examples/decision_list_figures.py [--quick] [--out figures-out/decision_list]``
 """

@@ -1,4 +1,5 @@
 """Theorem 1 of the decision-list paper, checked against its ODE.
+==============================================================
 
 Gradient flow on W alone, from W = 0 with V = cP and c = 4n log(L)/δ, must reach perfect
 classification within 4M/(log(L)·γ).  This script integrates the full L²-dimensional flow

@@ -1,4 +1,5 @@
 """The paper's empirical claim and its conjecture, as observations.
+================================================================
 
 1. Uniform attention (W ≡ 0) pushes V toward P: cos(ΔV, P_c) with P_c = P − 11ᵀ/L (the
    gauge W + 1uᵀ, V + 1vᵀ leaves the loss unchanged, so ΔV has zero column sums).

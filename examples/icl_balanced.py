@@ -1,4 +1,5 @@
 """Balanced in-context regression (Huang, Cheng, Liang, ICML 2024): two phases.
+============================================================================
 
 1. The paper's Adam experiment (Figure 2/3, spec §7.6): one softmax-attention layer, merged
    key-query matrix Q from zero, M = 300 prompts, 400 full-batch Adam steps, lr 0.002,

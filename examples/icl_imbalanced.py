@@ -1,4 +1,5 @@
 """Imbalanced in-context regression (Huang, Cheng, Liang, ICML 2024): stage-wise convergence.
+==========================================================================================
 
 One dominant feature (p_1 large) and K − 1 under-represented ones.
 

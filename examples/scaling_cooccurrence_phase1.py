@@ -1,4 +1,5 @@
 """Scaling study: the end of phase 1 of word co-occurrence learning falls like 1/m.
+================================================================================
 
 Yang, Kailkhura, Wang, Liang (NeurIPS 2024), Theorem 3.1 and Definition E.2: phase 1 ends at
 ``T_1 = C / (σ₁² m m₁) = Õ(1/m)``, when every training sample is classified correctly

@@ -1,4 +1,5 @@
 """Scaling study: the time to learn a decision list perfectly falls like 1/c².
+===========================================================================
 
 *Provable Gradient-Descent-Based Learning of Decision Lists by Transformers*, Theorem 1: the
 W-only gradient flow from ``W = 0`` with the value matrix fixed at ``V = cP`` classifies every

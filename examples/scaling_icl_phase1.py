@@ -1,4 +1,5 @@
 """Scaling study: the length of phase I of in-context regression grows like K².
+============================================================================
 
 Huang, Cheng, Liang (ICML 2024): with K balanced features, the attention of a query on its own
 feature starts at 1/K and stays on a plateau until the end of phase I, at a time

@@ -1,4 +1,5 @@
 """Scaling study: during the neuron stage the attention of the two-mixture transformer moves ∝ ω².
+===============================================================================================
 
 Yang, Wang, Lee, Liang (ICLR 2025), reconstructed as "model R" in ``two_mixture.md``; law L6
 (time-scale separation, §8): under joint gradient flow from the paper's initialisation the

@@ -1,4 +1,5 @@
 """Algorithm 1 (three-stage training) of the two-mixture paper, written out with the API.
+======================================================================================
 
 Yang, Wang, Lee, Liang (ICLR 2025), model R (a reconstruction, docs/models/two_mixture.md).
 Stage 1 trains the neurons ``w`` with the attention frozen at its initialisation, stage 2
