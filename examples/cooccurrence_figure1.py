@@ -24,7 +24,7 @@ from gradflow.figures.cooccurrence import reproduce
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("figures-out/cooccurrence"))
     parser.add_argument("--quick", action="store_true", help="400 GD steps instead of 30,000")
     args = parser.parse_args()

@@ -12,7 +12,7 @@ from gradflow.figures.decision_list import reproduce
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("figures-out/decision_list"))
     parser.add_argument("--quick", action="store_true", help="small sizes (under a minute)")
     args = parser.parse_args()

@@ -25,7 +25,7 @@ from gradflow.models.decision_list_reduced import ReducedChain
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--L", type=int, default=16, help="vocabulary size")
     parser.add_argument("--n", type=int, default=3, help="sequence length")
     parser.add_argument("--M", type=int, default=3, help="list length")

@@ -21,7 +21,7 @@ from gradflow.models.decision_list import DecisionList
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--L", type=int, default=12)
     parser.add_argument("--M", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("figures-out/decision_list"))

@@ -23,7 +23,7 @@ from gradflow.figures.icl import adam_figure, adam_run, flow_figure, flow_run, p
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("figures-out/icl_imbalanced"))
     parser.add_argument("--K", type=int, default=10, help="features of the gradient-flow run")
     args = parser.parse_args()

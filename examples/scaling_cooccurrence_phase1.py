@@ -82,7 +82,7 @@ def phase1_run(config: dict, seed: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("figures-out/scaling_cooccurrence_phase1"))
     parser.add_argument("--m", type=int, nargs="+", default=[128, 256, 512, 1024])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])

@@ -63,7 +63,7 @@ def perfect_run(config: dict, seed: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("figures-out/scaling_decision_list_c"))
     parser.add_argument("--c", type=float, nargs="+", default=[2, 5, 20, 100, 500, 2000])
     parser.add_argument("--L", type=int, default=16)

@@ -61,7 +61,7 @@ def phase1_run(config: dict, seed: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("figures-out/scaling_icl_phase1"))
     parser.add_argument("--K", type=int, nargs="+", default=[5, 10, 20, 40, 80, 160])
     parser.add_argument("--N", type=int, default=30, help="prompt length (default 30)")

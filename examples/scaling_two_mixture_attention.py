@@ -72,7 +72,7 @@ def attention_run(config: dict, seed: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument(
         "--out", type=Path, default=Path("figures-out/scaling_two_mixture_attention")
     )

@@ -16,7 +16,7 @@ from gradflow.figures.two_mixture import reproduce
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("figures-out/two_mixture"))
     parser.add_argument("--quick", action="store_true", help="short runs (under a minute)")
     args = parser.parse_args()

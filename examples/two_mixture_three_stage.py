@@ -40,7 +40,7 @@ def report(name: str, traj: gf.Trajectory) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("figures-out/two_mixture_stages"))
     parser.add_argument("--T", type=float, nargs=3, default=(100.0, 300.0, 300.0))
     args = parser.parse_args()
