@@ -91,6 +91,29 @@ class LinearNet(Model):
         ``Σ³¹ = U diag(s) Vᵀ``.
     U, V, R : ndarray
         Output modes (n_out × r), input modes (n_in × r), hidden directions (n_hidden × r).
+
+    Raises
+    ------
+    ValueError
+        If ``s`` or ``u0`` is not positive, a width is not a positive integer or is
+        smaller than ``len(s)``, ``tau`` or ``init_scale`` is not positive, or ``init`` is
+        not one of the two names.
+
+    Examples
+    --------
+    Gradient flow from the aligned initialisation follows the closed form of Saxe et al.,
+    eq. (2), mode by mode:
+
+    >>> import numpy as np
+    >>> from gradflow import integrate_flow
+    >>> net = LinearNet(s=(2.0, 1.0), n_in=3, n_hidden=2, n_out=3, u0=0.01)
+    >>> p0 = net.init_params(np.random.default_rng(0))
+    >>> traj = integrate_flow(net, p0, t_span=(0.0, 2.0), rtol=1e-10, atol=1e-12)
+    >>> p1 = {k: v[-1] for k, v in traj.params.items()}
+    >>> bool(np.allclose(net.observables(p1)["modes"], net.mode_strengths(2.0), rtol=1e-6))
+    True
+    >>> bool(np.allclose(p1["W1"], net.exact(2.0)["W1"], atol=1e-7))
+    True
     """
 
     name = "linear_net"
@@ -148,11 +171,42 @@ class LinearNet(Model):
 
         The three modes escape the plateau one after the other (``t½ ≈ 1.3, 1.9, 3.5``),
         the mode-by-mode staircase the paper describes (stronger modes are learned first).
+
+        Parameters
+        ----------
+        **overrides
+            Constructor arguments that replace the defaults (``s``, ``u0``, ``tau`` ...).
+
+        Returns
+        -------
+        LinearNet
+            The model.
+
+        Examples
+        --------
+        >>> net = LinearNet.paper()
+        >>> net.half_time().round(2).tolist()
+        [1.33, 1.9, 3.45]
+        >>> LinearNet.paper(tau=2.0).half_time().round(2).tolist()
+        [2.67, 3.8, 6.91]
         """
         return cls(**overrides)
 
     def config(self) -> dict[str, Any]:
-        """Constructor arguments."""
+        """Constructor arguments.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable keyword arguments that rebuild the model.
+
+        Examples
+        --------
+        >>> net = LinearNet(s=(2.0,), n_in=2, n_hidden=2, n_out=2)
+        >>> again = LinearNet(**net.config())
+        >>> bool((again.sigma31 == net.sigma31).all()), net.config()["u0"]
+        (True, [0.001])
+        """
         return {
             "s": self.s.tolist(),
             "n_in": self.n_in,
@@ -167,7 +221,30 @@ class LinearNet(Model):
 
     # --- the contract -------------------------------------------------------------
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Aligned: ``W1 = R diag(√u₀) Vᵀ``, ``W2 = U diag(√u₀) Rᵀ``; or random Gaussian."""
+        """Aligned: ``W1 = R diag(√u₀) Vᵀ``, ``W2 = U diag(√u₀) Rᵀ``; or random Gaussian.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Source of the random initialisation (not used by the aligned one).
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``W1`` (n_hidden × n_in) and ``W2`` (n_out × n_hidden).
+
+        Examples
+        --------
+        The aligned layers are balanced (``W2ᵀW2 = W1W1ᵀ``, the conserved quantity is 0):
+
+        >>> import numpy as np
+        >>> net = LinearNet.paper()
+        >>> p0 = net.init_params(np.random.default_rng(0))
+        >>> p0["W1"].shape, p0["W2"].shape
+        ((4, 8), (6, 4))
+        >>> float(np.abs(net.observables(p0)["conserved"]).max()) < 1e-15
+        True
+        """
         if self.init == "random":
             return {
                 "W1": self.init_scale * rng.standard_normal((self.n_hidden, self.n_in)),
@@ -177,18 +254,80 @@ class LinearNet(Model):
         return {"W1": (self.R * a0) @ self.V.T, "W2": (self.U * a0) @ self.R.T}
 
     def loss(self, params: Mapping[str, np.ndarray]) -> float:
-        """Eq. (1): ``L = 1/(2τ) ‖E‖²`` with the error ``E = Σ³¹ − W2 W1``."""
+        """Eq. (1): ``L = 1/(2τ) ‖E‖²`` with the error ``E = Σ³¹ − W2 W1``.
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``W1`` (n_hidden × n_in) and ``W2`` (n_out × n_hidden).
+
+        Returns
+        -------
+        float
+            The loss (0 at the optimum ``W2 W1 = Σ³¹``).
+
+        Examples
+        --------
+        At zero weights the error is ``Σ³¹`` and ``‖Σ³¹‖² = Σ s²``:
+
+        >>> import numpy as np
+        >>> net = LinearNet(s=(3.0, 1.0), n_in=2, n_hidden=2, n_out=2, tau=2.0)
+        >>> float(net.loss({"W1": np.zeros((2, 2)), "W2": np.zeros((2, 2))}))
+        2.5
+        """
         E = self.sigma31 - params["W2"] @ params["W1"]
         return np.sum(E * E) / (2 * self.tau)
 
     def grad(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """``∂L/∂W1 = −W2ᵀE/τ``, ``∂L/∂W2 = −E W1ᵀ/τ`` (same ``E`` as :meth:`loss`)."""
+        """``∂L/∂W1 = −W2ᵀE/τ``, ``∂L/∂W2 = −E W1ᵀ/τ`` (same ``E`` as :meth:`loss`).
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``W1`` (n_hidden × n_in) and ``W2`` (n_out × n_hidden).
+
+        Returns
+        -------
+        dict of str to ndarray
+            Same keys and shapes as ``params``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gradflow import check_model
+        >>> net = LinearNet(s=(2.0, 1.0), n_in=3, n_hidden=2, n_out=3, init="random",
+        ...                 init_scale=0.5)
+        >>> check_model(net).ok
+        True
+        """
         return self.loss_and_grad(params)[1]
 
     def loss_and_grad(
         self, params: Mapping[str, np.ndarray]
     ) -> tuple[float, dict[str, np.ndarray]]:
-        """Loss and gradient sharing the error ``E``."""
+        """Loss and gradient sharing the error ``E``.
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``W1`` (n_hidden × n_in) and ``W2`` (n_out × n_hidden).
+
+        Returns
+        -------
+        loss : float
+            As :meth:`loss`.
+        grad : dict of str to ndarray
+            As :meth:`grad`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> net = LinearNet.paper(init="random")
+        >>> p = net.init_params(np.random.default_rng(0))
+        >>> loss, g = net.loss_and_grad(p)
+        >>> bool(loss == net.loss(p)), bool(np.array_equal(g["W2"], net.grad(p)["W2"]))
+        (True, True)
+        """
         W1, W2 = params["W1"], params["W2"]
         E = self.sigma31 - W2 @ W1
         loss = np.sum(E * E) / (2 * self.tau)
@@ -201,6 +340,34 @@ class LinearNet(Model):
 
         With ``dE = −(V2 W1 + W2 V1)``:
         ``d(∂L/∂W1) = −(V2ᵀE + W2ᵀdE)/τ`` and ``d(∂L/∂W2) = −(dE W1ᵀ + E V1ᵀ)/τ``.
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``W1`` (n_hidden × n_in) and ``W2`` (n_out × n_hidden).
+        v : dict of str to ndarray
+            The direction ``(V1, V2)``, same keys and shapes as ``params``.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``∇²L·v``, same keys and shapes as ``v``.
+
+        Examples
+        --------
+        Against central differences of the gradient:
+
+        >>> import numpy as np
+        >>> net = LinearNet.paper(init="random", init_scale=0.3)
+        >>> rng = np.random.default_rng(1)
+        >>> p = net.init_params(rng)
+        >>> v = {k: rng.standard_normal(a.shape) for k, a in p.items()}
+        >>> h = 1e-5
+        >>> gp = net.grad({k: p[k] + h * v[k] for k in p})
+        >>> gm = net.grad({k: p[k] - h * v[k] for k in p})
+        >>> hv = net.hvp(p, v)
+        >>> bool(all(np.allclose(hv[k], (gp[k] - gm[k]) / (2 * h), atol=1e-8) for k in p))
+        True
         """
         W1, W2 = params["W1"], params["W2"]
         V1, V2 = v["W1"], v["W2"]
@@ -212,7 +379,27 @@ class LinearNet(Model):
         }
 
     def observables(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """``modes``: ``u_α = U_αᵀ W2 W1 V_α``; ``conserved``: ``W2ᵀW2 − W1W1ᵀ``."""
+        """``modes``: ``u_α = U_αᵀ W2 W1 V_α``; ``conserved``: ``W2ᵀW2 − W1W1ᵀ``.
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``W1`` (n_hidden × n_in) and ``W2`` (n_out × n_hidden).
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``modes`` (shape (r,)) and ``conserved`` (n_hidden × n_hidden).
+
+        Examples
+        --------
+        At the optimum ``W2 W1 = Σ³¹`` every mode strength equals its singular value:
+
+        >>> net = LinearNet.paper()
+        >>> opt = {"W1": net.R @ net.V.T, "W2": (net.U * net.s) @ net.R.T}
+        >>> net.observables(opt)["modes"].round(12).tolist()
+        [3.0, 2.0, 1.0]
+        """
         W1, W2 = params["W1"], params["W2"]
         modes = np.einsum("oa,oh,hi,ia->a", self.U, W2, W1, self.V)
         return {"modes": modes, "conserved": W2.T @ W2 - W1 @ W1.T}
@@ -223,13 +410,51 @@ class LinearNet(Model):
 
         Written as ``s / (1 + (s/u₀ − 1) e^{−2st/τ})`` (the same function), which does not
         overflow for large ``t``.
+
+        Parameters
+        ----------
+        t : float or array_like, shape (m,)
+            Flow time(s).
+
+        Returns
+        -------
+        ndarray, shape (r,) or (m, r)
+            ``u_α(t)``; time along the first axis when ``t`` is an array.
+
+        Examples
+        --------
+        It starts at ``u₀``, tends to ``s`` and solves ``τ u̇ = 2u(s − u)``:
+
+        >>> import numpy as np
+        >>> net = LinearNet.paper(tau=2.0)
+        >>> net.mode_strengths(0.0).tolist(), net.mode_strengths(1e3).tolist()
+        ([0.001, 0.001, 0.001], [3.0, 2.0, 1.0])
+        >>> t, h = 1.5, 1e-6
+        >>> du = (net.mode_strengths(t + h) - net.mode_strengths(t - h)) / (2 * h)
+        >>> u = net.mode_strengths(t)
+        >>> bool(np.allclose(net.tau * du, 2 * u * (net.s - u), rtol=1e-7))
+        True
         """
         t_arr = np.asarray(t, dtype=np.float64)[..., None]
         decay = np.exp(-2 * self.s * t_arr / self.tau)
         return self.s / (1 + (self.s / self.u0 - 1) * decay)
 
     def half_time(self) -> np.ndarray:
-        """Time at which each mode reaches ``s/2``: ``τ/(2s) · log(s/u₀ − 1)`` (needs u₀ < s/2)."""
+        """Time at which each mode reaches ``s/2``: ``τ/(2s) · log(s/u₀ − 1)`` (needs u₀ < s/2).
+
+        Returns
+        -------
+        ndarray, shape (r,)
+            ``t½`` of each mode, in flow time.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> net = LinearNet.paper()
+        >>> t_half = net.half_time()
+        >>> bool(np.allclose(np.diag(net.mode_strengths(t_half)), net.s / 2))
+        True
+        """
         return self.tau / (2 * self.s) * np.log(self.s / self.u0 - 1)
 
     def exact(self, t: float | np.ndarray) -> dict[str, np.ndarray]:
@@ -237,6 +462,35 @@ class LinearNet(Model):
 
         ``W1(t) = R diag(a(t)) Vᵀ`` and ``W2(t) = U diag(a(t)) Rᵀ`` with ``a = √u(t)``
         (both layers stay balanced).  Time along the first axis when ``t`` is an array.
+
+        Parameters
+        ----------
+        t : float or array_like, shape (m,)
+            Flow time(s).
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``W1`` and ``W2`` at ``t``, shapes (n_hidden, n_in) and (n_out, n_hidden), or
+            with a leading axis of length m.
+
+        Raises
+        ------
+        ValueError
+            If the model was built with ``init="random"`` (no closed form).
+
+        Examples
+        --------
+        The closed form solves ``dθ/dt = −∇L``:
+
+        >>> import numpy as np
+        >>> net = LinearNet.paper()
+        >>> t, h = 2.0, 1e-5
+        >>> dW1 = (net.exact(t + h)["W1"] - net.exact(t - h)["W1"]) / (2 * h)
+        >>> bool(np.allclose(dW1, -net.grad(net.exact(t))["W1"], atol=1e-8))
+        True
+        >>> net.exact(np.array([0.0, 1.0]))["W2"].shape
+        (2, 6, 4)
         """
         if self.init != "aligned":
             raise ValueError("exact(t) needs init='aligned' (the closed form of Saxe et al.)")
