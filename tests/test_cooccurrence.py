@@ -9,6 +9,7 @@ Engine-level tests (check_model, flows, GD, the phase laws) are in
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -131,6 +132,17 @@ def test_model_exposes_data_and_paper_config():
     assert model.dynamics == "gradient flow" and model.name == "cooccurrence"
     assert CoOccurrence(**cfg).config() == cfg
     assert np.array_equal(CoOccurrence(**cfg).tokens, model.tokens)
+
+
+@pytest.mark.parametrize("cls", [CoOccurrence, CoOccurrenceU])
+def test_constructor_signature_is_visible(cls):
+    """Both parametrisations show the real constructor arguments to help() and the API
+    docs (they used to show ``(*args, **kwargs)``), and build the same shapes as before."""
+    names = list(inspect.signature(cls).parameters)
+    assert names == ["n", "L", "d", "m", "m1", "init", "init_scale", "distinct_tokens", "seed"]
+    model = cls(n=12, L=4, d=20, m=8, m1=6)
+    last = {"W": (6, 8)} if cls is CoOccurrence else {"u_bar": (8,)}
+    assert model.param_shapes() == {"W_Q": (8, 20), "W_K": (8, 20), "W_V": (8, 20), **last}
 
 
 @pytest.mark.parametrize(

@@ -317,6 +317,8 @@ class _CoOccurrenceBase(Model):
         self.a = rng.choice([-1.0, 1.0], size=self.m1)
         self._data = _Data(self.tokens, self.y, self.d, self.m)
         self._type_masks = [self.types == k for k in (1, 2, 3, 4)]
+        attention = (self.m, self.d)
+        self._shapes = {"W_Q": attention, "W_K": attention, "W_V": attention, **self._mlp_shape()}
 
     @classmethod
     def paper(cls, seed: int = 0, **overrides: Any):
@@ -379,6 +381,10 @@ class _CoOccurrenceBase(Model):
         return out
 
     # --- the pieces each parametrisation supplies ---------------------------------
+    def _mlp_shape(self) -> dict[str, tuple[int, ...]]:
+        """Name and shape of the trained MLP block (``W`` or ``u_bar``)."""
+        raise NotImplementedError
+
     def _u(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
@@ -650,14 +656,8 @@ class CoOccurrence(_CoOccurrenceBase):
 
     name: ClassVar[str] = "cooccurrence"
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._shapes = {
-            "W_Q": (self.m, self.d),
-            "W_K": (self.m, self.d),
-            "W_V": (self.m, self.d),
-            "W": (self.m1, self.m),
-        }
+    def _mlp_shape(self) -> dict[str, tuple[int, ...]]:
+        return {"W": (self.m1, self.m)}
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """``W_Q, W_K, W_V`` and ``W`` drawn as ``init`` says (see :attr:`sigmas`)."""
@@ -725,14 +725,8 @@ class CoOccurrenceU(_CoOccurrenceBase):
 
     name: ClassVar[str] = "cooccurrence_u"
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._shapes = {
-            "W_Q": (self.m, self.d),
-            "W_K": (self.m, self.d),
-            "W_V": (self.m, self.d),
-            "u_bar": (self.m,),
-        }
+    def _mlp_shape(self) -> dict[str, tuple[int, ...]]:
+        return {"u_bar": (self.m,)}
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """The full model's initialisation, reduced: same ``rng`` gives the same flow."""
