@@ -18,12 +18,29 @@ __all__ = ["one_thread"]
 def one_thread() -> contextlib.AbstractContextManager[Any]:
     """Context manager that limits BLAS to one thread when threadpoolctl is installed.
 
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        ``threadpoolctl.threadpool_limits(limits=1)``, or a ``contextlib.nullcontext()``
+        without threadpoolctl.
+
     Examples
     --------
     >>> import numpy as np
     >>> with one_thread():
     ...     float(np.ones((3, 3)) @ np.ones(3) @ np.ones(3))
     9.0
+
+    With threadpoolctl installed, every BLAS pool reports one thread inside the block:
+
+    >>> try:
+    ...     from threadpoolctl import threadpool_info
+    ... except ImportError:
+    ...     threadpool_info = list
+    >>> with one_thread():
+    ...     all(pool["num_threads"] == 1 for pool in threadpool_info()
+    ...         if pool["user_api"] == "blas")
+    True
     """
     try:
         from threadpoolctl import threadpool_limits

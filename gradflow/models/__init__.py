@@ -29,7 +29,21 @@ _BY_CLASS = {cls: (mod, cls) for mod, cls in REGISTRY.values()}
 
 
 def names() -> list[str]:
-    """Short names of the registered models whose module is installed."""
+    """Short names of the registered models whose module is installed.
+
+    Returns
+    -------
+    list of str
+        In registry order; each is accepted by :func:`get`.
+
+    Examples
+    --------
+    >>> from gradflow import models
+    >>> models.names()[:2]
+    ['quadratic', 'linear_net']
+    >>> all(models.get(n).name == n for n in models.names())
+    True
+    """
     out = []
     for short, (mod, _) in REGISTRY.items():
         if importlib.util.find_spec(mod) is not None:
@@ -40,10 +54,30 @@ def names() -> list[str]:
 def get(name: str) -> type:
     """The model class registered under ``name`` (e.g. ``"icl"``).
 
+    Parameters
+    ----------
+    name : str
+        Short name, as listed by :func:`names` and used on the command line.
+
+    Returns
+    -------
+    type
+        The model class (a subclass of :class:`gradflow.Model`), imported on demand.
+
     Raises
     ------
     ValueError
         If ``name`` is not a registered model.
+
+    Examples
+    --------
+    >>> from gradflow import models
+    >>> models.get("linear_net").__name__
+    'LinearNet'
+    >>> models.get("mlp")
+    Traceback (most recent call last):
+        ...
+    ValueError: model 'mlp' is unknown; the models are [...]
     """
     if name not in REGISTRY:
         raise ValueError(f"model {name!r} is unknown; the models are {names()}")
