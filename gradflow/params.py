@@ -7,8 +7,9 @@ trainable ones into one vector (in the order of the names) and back.  Frozen
 parameters are kept aside and re-attached on unpacking, so they never move
 under gradient flow, gradient descent or Adam.
 
-Examples
---------
+A dictionary with a trainable matrix and a frozen vector: only the matrix is packed, and
+the frozen entry comes back unchanged whatever vector is unpacked:
+
 >>> import numpy as np
 >>> from gradflow.params import Params
 >>> p = {"W": np.ones((2, 2)), "a": np.zeros(3)}
@@ -62,6 +63,28 @@ def validate_params(
         If ``params`` is not a mapping, or an entry is not a real float64 array.
     ValueError
         If names or shapes differ from ``expected``, or a value is not finite.
+
+    Examples
+    --------
+    Float64 arrays pass through without a copy; anything else is refused with a message
+    that names the entry:
+
+    >>> import numpy as np
+    >>> W = np.ones((2, 3))
+    >>> validate_params({"W": W}, expected={"W": (2, 3)})["W"] is W
+    True
+    >>> validate_params({"W": np.ones(3, dtype=np.int64)})
+    Traceback (most recent call last):
+    ...
+    TypeError: params['W'] has dtype int64; gradflow computes in float64: pass ...
+    >>> validate_params({"W": W}, expected={"W": (3, 2)}, argname="params0")
+    Traceback (most recent call last):
+    ...
+    ValueError: params0['W'] has shape (2, 3); expected (3, 2)
+    >>> validate_params({"W": np.array([1.0, np.nan])})
+    Traceback (most recent call last):
+    ...
+    ValueError: params['W'] contains non-finite values (nan or inf)
     """
     if not isinstance(params, Mapping):
         raise TypeError(
@@ -119,8 +142,34 @@ class Params:
         The names packed into the vector.
     shapes : dict of str to tuple
         Shape of every parameter.
+    frozen : dict of str to ndarray
+        Copies of the entries that do not move, re-attached by :meth:`unpack`.
+    slices : dict of str to slice
+        Where each trainable entry sits in the packed vector.
     size : int
         Length of the packed vector.
+
+    Raises
+    ------
+    ValueError
+        If ``template`` is empty, ``trainable`` is empty or names something that is not a
+        parameter (and as :func:`validate_params` for bad entries).
+
+    Examples
+    --------
+    The vector follows the order of ``template``, not the order of ``trainable``:
+
+    >>> import numpy as np
+    >>> template = {"W_Q": np.zeros((2, 2)), "W_K": np.ones(3), "v": np.zeros(2)}
+    >>> spec = Params(template, trainable=["v", "W_Q"])
+    >>> spec
+    Params(trainable=['W_Q', 'v'], frozen=['W_K'], size=6)
+    >>> spec.slices
+    {'W_Q': slice(0, 4, None), 'v': slice(4, 6, None)}
+    >>> Params(template, trainable=["W_V"])
+    Traceback (most recent call last):
+    ...
+    ValueError: trainable names ['W_V'] are not parameters; the parameters are ['W_Q', 'W_K', 'v']
     """
 
     def __init__(self, template: Mapping[str, np.ndarray], trainable: Iterable[str] | None = None):
@@ -163,7 +212,29 @@ class Params:
         )
 
     def pack(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Concatenate the trainable entries of ``params`` into one vector."""
+        """Concatenate the trainable entries of ``params`` into one vector.
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            A parameter dictionary with (at least) the trainable names, in the recorded
+            shapes; the frozen entries are ignored.
+
+        Returns
+        -------
+        ndarray, shape (size,)
+            A new vector, float64 (complex128 when the entries are complex, for the
+            complex-step check), the entries raveled in C order one after the other.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> p = {"W": np.array([[1.0, 2.0], [3.0, 4.0]]), "b": np.array([5.0])}
+        >>> Params(p).pack(p)
+        array([1., 2., 3., 4., 5.])
+        >>> Params(p, trainable=["b"]).pack(p)
+        array([5.])
+        """
         if not self.trainable:
             return np.zeros(0)
         first = np.asarray(params[self.trainable[0]])
@@ -177,7 +248,40 @@ class Params:
         """Split a vector into named arrays (views of ``vec``) and re-attach frozen entries.
 
         The returned trainable arrays are views of ``vec``; the frozen ones are the stored
-        copies.  Models must not modify their input (rule 3 of :class:`gradflow.Model`).
+        copies.  Models must not modify their input (rule 6 of :class:`gradflow.Model`).
+
+        Parameters
+        ----------
+        vec : ndarray, shape (size,)
+            A packed vector, e.g. the ODE state or a GD iterate.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Every parameter (trainable and frozen) in template order and shape.
+
+        Raises
+        ------
+        ValueError
+            If ``vec`` does not have shape ``(size,)``.
+
+        Examples
+        --------
+        ``unpack`` inverts :meth:`pack`, without copying the trainable part:
+
+        >>> import numpy as np
+        >>> p = {"W": np.arange(6.0).reshape(2, 3), "b": np.ones(2)}
+        >>> spec = Params(p, trainable=["W"])
+        >>> v = spec.pack(p)
+        >>> out = spec.unpack(v)
+        >>> bool(np.array_equal(out["W"], p["W"])), np.shares_memory(out["W"], v)
+        (True, True)
+        >>> out["b"]
+        array([1., 1.])
+        >>> spec.unpack(np.zeros(5))
+        Traceback (most recent call last):
+        ...
+        ValueError: vector has shape (5,); expected (6,)
         """
         vec = np.asarray(vec)
         if vec.shape != (self.size,):
