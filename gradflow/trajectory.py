@@ -2,6 +2,21 @@
 
 Times are in **flow time**: for gradient descent with learning rate ``lr``, step ``k``
 is stored at ``t = lr * k`` (the step index is kept in :attr:`Trajectory.steps`).
+
+A run is written to one ``.npz`` file by :meth:`Trajectory.save` and read back by
+:func:`load`; everything but the flow's dense output survives the round trip:
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> import numpy as np
+>>> import gradflow as gf
+>>> from gradflow.models.quadratic import Quadratic
+>>> run = gf.gradient_descent(Quadratic(np.diag([1.0, 4.0])), {"theta": np.ones(2)},
+...                           lr=0.1, steps=4)
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     back = load(run.save(Path(tmp) / "gd.npz"))
+>>> bool(np.array_equal(back.params["theta"], run.params["theta"])), back.steps.tolist()
+(True, [0, 1, 2, 3, 4])
 """
 
 from __future__ import annotations
@@ -23,7 +38,25 @@ STATUSES = ("finished", "event", "stalled", "failed", "diverged")
 
 
 def environment() -> dict[str, str]:
-    """Versions of Python, NumPy, SciPy and gradflow, for a run's metadata."""
+    """Versions of Python, NumPy, SciPy and gradflow, for a run's metadata.
+
+    Every run stores it in ``traj.metadata["environment"]``.
+
+    Returns
+    -------
+    dict of str to str
+        Keys ``"python"``, ``"numpy"``, ``"scipy"`` and ``"gradflow"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gradflow
+    >>> env = environment()
+    >>> sorted(env)
+    ['gradflow', 'numpy', 'python', 'scipy']
+    >>> env["numpy"] == np.__version__, env["gradflow"] == gradflow.__version__
+    (True, True)
+    """
     import scipy
 
     from gradflow import __version__
@@ -47,7 +80,18 @@ def stack_observables(observables: Sequence[Mapping[str, Any]]) -> dict[str, np.
     Returns
     -------
     dict of str to ndarray
-        ``out[name][i]`` is ``observables[i][name]``.
+        ``out[name][i]`` is ``observables[i][name]`` (as float); empty for an empty
+        sequence.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = stack_observables([{"norm": 1.0, "v": np.zeros(3)},
+    ...                          {"norm": 0.5, "v": np.ones(3)}])
+    >>> out["norm"], out["v"].shape
+    (array([1. , 0.5]), (2, 3))
+    >>> stack_observables([])
+    {}
     """
     if not observables:
         return {}
@@ -59,7 +103,11 @@ def stack_observables(observables: Sequence[Mapping[str, Any]]) -> dict[str, np.
 class Trajectory:
     """Times, parameters, loss and observables of one run, with the solver's counters.
 
-    Attributes
+    Runs are made by :func:`gradflow.integrate_flow`, :func:`gradflow.gradient_descent`,
+    :func:`gradflow.adam` and :func:`gradflow.run_stages`, which fill in every field;
+    each parameter below is kept as an attribute of the same name.
+
+    Parameters
     ----------
     t : ndarray, shape (n,)
         Flow times of the recorded samples (``lr * step`` for GD and Adam).
@@ -96,6 +144,26 @@ class Trajectory:
         ``t_start``, ``t_end``, ``start`` and ``stop`` (indices into ``t``).
     metadata : dict
         Model name and configuration, seed, solver settings, versions.
+    dense : callable, optional
+        ``dense(t) -> params`` from the solver's interpolants (a
+        :class:`gradflow.flow.DenseFlow`), for :meth:`at`; None for discrete runs, for
+        flows run with ``dense_output=False`` and after :func:`load`.
+
+    Examples
+    --------
+    Gradient descent records step ``k`` at flow time ``lr·k``:
+
+    >>> import numpy as np
+    >>> import gradflow as gf
+    >>> from gradflow.models.quadratic import Quadratic
+    >>> gd = gf.gradient_descent(Quadratic(np.diag([1.0, 4.0])), {"theta": np.ones(2)},
+    ...                          lr=0.05, steps=40, record_every=10)
+    >>> len(gd), gd.kind, gd.status, gd.success
+    (5, 'gd', 'finished', True)
+    >>> bool(np.allclose(gd.t, gd.lr * gd.steps)), gd.t.tolist()
+    (True, [0.0, 0.5, 1.0, 1.5, 2.0])
+    >>> gd.params["theta"].shape, gd.nfev       # 40 steps + the final point
+    ((5, 2), 41)
     """
 
     t: np.ndarray
@@ -123,22 +191,102 @@ class Trajectory:
 
     @property
     def success(self) -> bool:
-        """True when the run reached its end or a terminal event."""
+        """True when the run reached its end or a terminal event.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> traj = Trajectory(t=np.zeros(1), params={}, loss=np.zeros(1),
+        ...                   grad_norm=np.zeros(1), status="stalled")
+        >>> traj.success
+        False
+        """
         return self.status in ("finished", "event")
 
     def params_at_index(self, i: int) -> dict[str, np.ndarray]:
-        """The parameter dict of sample ``i`` (copies)."""
+        """The parameter dict of sample ``i`` (copies).
+
+        Parameters
+        ----------
+        i : int
+            Index into :attr:`t` (negative indices count from the end).
+
+        Returns
+        -------
+        dict of str to ndarray
+            Every parameter at time ``t[i]``; changing them leaves the trajectory alone.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import gradflow as gf
+        >>> from gradflow.models.quadratic import Quadratic
+        >>> gd = gf.gradient_descent(Quadratic([[1.0]]), {"theta": np.ones(1)}, lr=0.5,
+        ...                          steps=3)
+        >>> [gd.params_at_index(i)["theta"].item() for i in range(len(gd))]  # (1 − 0.5)^k
+        [1.0, 0.5, 0.25, 0.125]
+        >>> p = gd.params_at_index(0)
+        >>> p["theta"][0] = 99.0
+        >>> gd.params["theta"][0].item()
+        1.0
+        """
         return {k: np.array(v[i]) for k, v in self.params.items()}
 
     @property
     def final_params(self) -> dict[str, np.ndarray]:
-        """The parameters at the last recorded time."""
+        """The parameters at the last recorded time.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import gradflow as gf
+        >>> from gradflow.models.quadratic import Quadratic
+        >>> gd = gf.gradient_descent(Quadratic([[1.0]]), {"theta": np.ones(1)}, lr=0.5,
+        ...                          steps=3)
+        >>> gd.final_params["theta"].tolist()
+        [0.125]
+        """
         return self.params_at_index(-1)
 
     def at(self, t: float) -> dict[str, np.ndarray]:
         """Parameters at flow time ``t`` from the solver's dense output.
 
-        Available for gradient-flow trajectories only (not after :func:`load`).
+        Available for gradient-flow trajectories only (not after :func:`load`).  Between
+        the solver's steps the values come from its interpolant, whose error the solver
+        does not control (see the Notes of :func:`gradflow.integrate_flow`).
+
+        Parameters
+        ----------
+        t : float
+            Flow time inside ``[t[0], t[-1]]``.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Every parameter at ``t`` (frozen ones at their fixed values).
+
+        Raises
+        ------
+        ValueError
+            If the trajectory has no dense output, or ``t`` is outside its interval.
+
+        Examples
+        --------
+        On ``L = ½θᵀHθ`` the flow is ``θ(t) = expm(−Ht) θ₀``:
+
+        >>> import numpy as np
+        >>> from scipy.linalg import expm
+        >>> import gradflow as gf
+        >>> from gradflow.models.quadratic import Quadratic
+        >>> model = Quadratic.paper(kappa=4.0)
+        >>> theta0 = np.array([1.0, 0.0])
+        >>> flow = gf.integrate_flow(model, {"theta": theta0}, (0, 2), rtol=1e-10)
+        >>> bool(np.allclose(flow.at(0.7)["theta"], expm(-0.7 * model.H) @ theta0, atol=1e-8))
+        True
+        >>> flow.at(3.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: t=3.0 is outside the integrated interval [0.0, 2.0]
         """
         if self.dense is None:
             raise ValueError(
@@ -151,7 +299,34 @@ class Trajectory:
         return self.dense(float(t))
 
     def event_time(self, name: str) -> float | None:
-        """Time of the first event called ``name``, or None when it did not fire."""
+        """Time of the first event called ``name``, or None when it did not fire.
+
+        Parameters
+        ----------
+        name : str
+            The event's name (see :func:`gradflow.flow.event`).
+
+        Returns
+        -------
+        float or None
+            Flow time of its first entry in :attr:`events`.
+
+        Examples
+        --------
+        On ``L = ½θ²`` the flow is ``θ(t) = e^{−t}θ₀``, so ``θ`` halves at ``t = ln 2``:
+
+        >>> import numpy as np
+        >>> import gradflow as gf
+        >>> from gradflow.flow import event
+        >>> from gradflow.models.quadratic import Quadratic
+        >>> half = event(lambda t, p: p["theta"][0] - 0.5, name="half")
+        >>> flow = gf.integrate_flow(Quadratic([[1.0]]), {"theta": np.ones(1)}, (0, 1),
+        ...                          events=[half], rtol=1e-10)
+        >>> round(flow.event_time("half"), 8), round(float(np.log(2)), 8)
+        (0.69314718, 0.69314718)
+        >>> flow.event_time("never") is None
+        True
+        """
         for e in self.events:
             if e["name"] == name:
                 return float(e["t"])
@@ -161,10 +336,36 @@ class Trajectory:
     def save(self, path: str | Path) -> Path:
         """Write the trajectory to an ``.npz`` file (everything but the dense output).
 
+        Arrays are stored compressed, the rest (status, counters, events, stages,
+        metadata) as a JSON header; missing parent directories are created.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            File to write (overwritten if it exists); give it the ``.npz`` suffix.
+
         Returns
         -------
         Path
             The path written.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> import gradflow as gf
+        >>> from gradflow.models.quadratic import Quadratic
+        >>> flow = gf.integrate_flow(Quadratic(np.diag([1.0, 4.0])), {"theta": np.ones(2)},
+        ...                          (0, 1), n_eval=10)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = flow.save(Path(tmp) / "runs" / "flow.npz")
+        ...     back = Trajectory.load(path)
+        ...     name = path.name
+        >>> name, len(back) == len(flow), back.nfev == flow.nfev, back.method
+        ('flow.npz', True, True, 'LSODA')
+        >>> bool(np.array_equal(back.observables["eig_coords"], flow.observables["eig_coords"]))
+        True
         """
         path = Path(path)
         arrays: dict[str, np.ndarray] = {
@@ -206,12 +407,34 @@ class Trajectory:
     def load(cls, path: str | Path) -> Trajectory:
         """Read a trajectory written by :meth:`save`.
 
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            An ``.npz`` file written by :meth:`save`.
+
+        Returns
+        -------
+        Trajectory
+            Every field as saved; ``dense`` is None, so :meth:`at` is not available.
+
         Raises
         ------
         FileNotFoundError
             If ``path`` does not exist.
         ValueError
             If the file is not a gradflow trajectory (or is corrupt).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     np.savez(Path(tmp) / "other.npz", x=np.zeros(2))
+        ...     Trajectory.load(Path(tmp) / "other.npz")
+        Traceback (most recent call last):
+        ...
+        ValueError: path '...other.npz' is an .npz file but not a gradflow trajectory ...
         """
         path = Path(path)
         if not path.exists():
@@ -281,5 +504,45 @@ def _json_default(obj: Any) -> Any:
 
 
 def load(path: str | Path) -> Trajectory:
-    """Read a trajectory written by :meth:`Trajectory.save` (alias of ``Trajectory.load``)."""
+    """Read a trajectory written by :meth:`Trajectory.save` (alias of ``Trajectory.load``).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        An ``.npz`` file written by :meth:`Trajectory.save`.
+
+    Returns
+    -------
+    Trajectory
+        The saved run, without dense output.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a gradflow trajectory (or is corrupt).
+
+    Examples
+    --------
+    A GD run survives the round trip, counters and metadata included:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import gradflow as gf
+    >>> from gradflow.models.quadratic import Quadratic
+    >>> gd = gf.gradient_descent(Quadratic(np.diag([1.0, 4.0])), {"theta": np.ones(2)},
+    ...                          lr=0.1, steps=10, record_every=5)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     back = load(gd.save(Path(tmp) / "gd.npz"))
+    >>> back.t.tolist(), back.lr, back.nfev, back.metadata["time"]
+    ([0.0, 0.5, 1.0], 0.1, 11, 't = lr * step')
+    >>> bool(np.array_equal(back.loss, gd.loss)), back.dense is None
+    (True, True)
+    >>> load("no/such/file.npz")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: path 'no/such/file.npz' does not exist
+    """
     return Trajectory.load(path)
