@@ -72,7 +72,34 @@ _CITATION = (
 # Data (spec §2)
 # --------------------------------------------------------------------------------------
 def random_slot_count(types: np.ndarray, L: int) -> int:
-    """Number of positions filled with random tokens: ``L-3, L-2, L-2, L-1`` per type 1..4."""
+    """Number of positions that hold random words, over a whole set of sentences.
+
+    A sentence of type 1 holds μ1, μ2 and μ3, so ``L - 3`` of its positions are random
+    words; types 2 and 3 hold one target and μ3 (``L - 2``); type 4 holds only μ3
+    (``L - 1``).  With the exact fractions of Assumption 2.3(i) the total is
+    ``n (L - 7/3)``: the number of distinct random tokens Assumption 2.3(ii) needs.
+
+    Parameters
+    ----------
+    types : array_like of int
+        Sentence types, each in 1..4.
+    L : int
+        Sentence length.
+
+    Returns
+    -------
+    int
+        The total number of random-word positions.
+
+    Examples
+    --------
+    The paper's training set (n = 60 as 30/10/10/10, L = 5) has 160 random slots, more
+    than the 61 random tokens that d = 64 offers (spec §2.3):
+
+    >>> types = np.repeat([1, 2, 3, 4], [30, 10, 10, 10])
+    >>> random_slot_count(types, 5), round(60 * (5 - 7 / 3))
+    (160, 160)
+    """
     per_type = np.array([0, L - 3, L - 2, L - 2, L - 1])
     return int(per_type[np.asarray(types)].sum())
 
@@ -322,16 +349,54 @@ class _CoOccurrenceBase(Model):
 
     @classmethod
     def paper(cls, seed: int = 0, **overrides: Any):
-        """The experiment of Appendix A: n = 60 (30/10/10/10), L = 5, d = 64, m = 128,
-        m1 = 256, "Kaiming initialization" read as PyTorch's ``nn.Linear`` default
-        (``init="torch_default"``, spec §9.4), random tokens i.i.d. (d = 64 is too small
-        for Assumption 2.3(ii)).  Train with GD, η = 0.01, 30,000 steps (t = 300)."""
+        """The experiment of the paper's Appendix A.
+
+        n = 60 sentences (30/10/10/10), L = 5, d = 64, m = 128, m1 = 256, "Kaiming
+        initialization" read as PyTorch's ``nn.Linear`` default (``init="torch_default"``,
+        spec §9.4), random tokens i.i.d. (d = 64 is too small for Assumption 2.3(ii)).  The
+        paper trains it with full-batch GD, η = 0.01, for 30,000 steps (flow time t = 300).
+
+        Parameters
+        ----------
+        seed : int
+            Seed of the data and of the readout ``a``.
+        **overrides
+            Constructor arguments that replace the paper's.
+
+        Returns
+        -------
+        model
+            An instance of the class it is called on (:class:`CoOccurrence` or
+            :class:`CoOccurrenceU`).
+
+        Examples
+        --------
+        >>> model = CoOccurrence.paper(seed=0)
+        >>> model.config()["m"], model.init, model.tokens.shape
+        (128, 'torch_default', (60, 5))
+        >>> sum(int(np.prod(s)) for s in model.param_shapes().values())  # trained numbers
+        57344
+        >>> sum(int(np.prod(s)) for s in CoOccurrenceU.paper().param_shapes().values())
+        24704
+        """
         kwargs = dict(n=60, L=5, d=64, m=128, m1=256, init="torch_default", seed=seed)
         kwargs.update(overrides)
         return cls(**kwargs)
 
     def config(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-serialisable)."""
+        """Constructor arguments (JSON-serialisable), saved with every run.
+
+        Returns
+        -------
+        dict
+            ``n, L, d, m, m1, init, init_scale, distinct_tokens, seed``.
+
+        Examples
+        --------
+        >>> model = CoOccurrence(n=12, L=4, d=20, m=8, m1=6, seed=3)
+        >>> CoOccurrence(**model.config()).tokens.tolist() == model.tokens.tolist()
+        True
+        """
         return {
             "n": self.n,
             "L": self.L,
@@ -351,6 +416,12 @@ class _CoOccurrenceBase(Model):
         ``theory``: ``σ0 = c/√(Lm)``, ``σ1 = c/√m1`` with ``c = init_scale`` (Condition 1,
         spec §3.3).  ``torch_default``: U(±1/√fan_in), std ``1/√(3 fan_in)``, fan_in = d for
         W_Q, W_K, W_V and m for W.  ``kaiming_normal``: N(0, 2/fan_in).
+
+        Examples
+        --------
+        >>> model = CoOccurrence(n=12, L=5, d=20, m=80, m1=16, init_scale=0.5)
+        >>> [round(s, 4) for s in model.sigmas]  # 0.5/√(5·80), 0.5/√16
+        [0.025, 0.125]
         """
         c = self.init_scale
         if self.init == "theory":
@@ -428,25 +499,118 @@ class _CoOccurrenceBase(Model):
 
     # --- forward quantities --------------------------------------------------------
     def outputs(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
-        """The network outputs ``F(X^(i))`` (n,) of eq. (1)."""
+        """The network outputs ``F(X^(i))`` of eq. (1), one per training sentence.
+
+        ``F_i = Σ_l Σ_h p[i, l, h] G[tok_h] = Σ_h S[i, h] G[tok_h]``, with the attention
+        ``S[i, h] = Σ_l p[i, l, h]`` that key ``h`` receives from all ``L`` queries.
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            The model's parameter blocks (see :meth:`param_shapes`).
+
+        Returns
+        -------
+        ndarray, shape (n,)
+            The outputs (complex for complex parameters).
+
+        Examples
+        --------
+        With ``W_K = 0`` every score is 0, attention is uniform (``S = 1``) and ``F`` is the
+        bag-of-words sum of the linear-MLP values ``G(μ) = uᵀ W_V μ``, ``u = Wᵀa``:
+
+        >>> model = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> theta["W_K"] = np.zeros_like(theta["W_K"])
+        >>> G = theta["W_V"].T @ (theta["W"].T @ model.a)
+        >>> np.allclose(model.outputs(theta), G[model.tokens].sum(axis=1))
+        True
+        """
         p = self._check(params)
         G, M = self._tables(p)
         F, _, _, _ = _forward(G, M, self.tokens, self._data.pair_index, self._data.sqrt_m)
         return F
 
     def margins(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
-        """The margins ``y_i F_i`` (n,)."""
+        """The margins ``y_i F_i``: positive when sentence ``i`` is classified correctly.
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            The model's parameter blocks (see :meth:`param_shapes`).
+
+        Returns
+        -------
+        ndarray, shape (n,)
+            ``y * outputs(params)``.
+
+        Examples
+        --------
+        The loss is the mean of ``log(1 + exp(-margin))``:
+
+        >>> model = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> margin = model.margins(theta)
+        >>> bool(np.isclose(model.loss(theta), np.mean(np.log1p(np.exp(-margin)))))
+        True
+        """
         return self.y * self.outputs(params)
 
     def min_margin(self, params: Mapping[str, np.ndarray]) -> float:
-        """``min_i y_i F_i``: it crosses 0 at the end of Phase 1 (Theorem 3.1(b), spec §9.6)."""
+        """``min_i y_i F_i``: it crosses 0 at the end of Phase 1 (Theorem 3.1(b), spec §9.6).
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            The model's parameter blocks (see :meth:`param_shapes`).
+
+        Returns
+        -------
+        float
+            The smallest margin (real part for complex parameters).
+
+        Examples
+        --------
+        At a small initialisation ``F ≈ 0`` and some sentences are on the wrong side:
+
+        >>> model = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> model.min_margin(theta) < 0
+        True
+        """
         return float(np.min(self.margins(params).real))
 
     def phase1_event(self, terminal: bool = False):
         """The end of Phase 1 as a flow event: ``min_i y_i F_i`` crosses 0 upwards.
 
-        Returns a callable ``g(t, params)`` made by :func:`gradflow.flow.event` with
-        ``direction=+1`` and ``name="phase1_end"`` (spec §6.1, §9.6).
+        The paper does not say where its Figure 1 draws the phase boundary; this is the
+        spec's choice (§9.6): the first time every training sentence is classified
+        correctly, Theorem 3.1(b).
+
+        Parameters
+        ----------
+        terminal : bool
+            Stop the integration (or the GD run) when the event fires.
+
+        Returns
+        -------
+        callable
+            ``g(t, params)`` made by :func:`gradflow.flow.event` with ``direction=+1`` and
+            ``name="phase1_end"``; pass it in ``events=[...]`` to
+            :func:`gradflow.integrate_flow` or :func:`gradflow.gradient_descent`.
+
+        Examples
+        --------
+        >>> import gradflow as gf
+        >>> model = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> flow = gf.integrate_flow(
+        ...     model, theta, (0, 50), events=[model.phase1_event(terminal=True)], n_eval=5
+        ... )
+        >>> flow.status, round(flow.event_time("phase1_end"), 2)
+        ('event', 1.53)
+        >>> abs(model.min_margin(flow.final_params)) < 1e-8
+        True
         """
         from gradflow.flow import event
 
@@ -456,7 +620,28 @@ class _CoOccurrenceBase(Model):
         return event(min_margin, terminal=terminal, direction=1, name="phase1_end")
 
     def loss(self, params: Mapping[str, np.ndarray]) -> float:
-        """Empirical logistic loss ``L̂ = (1/n) Σ_i log(1 + exp(-y_i F_i))`` (eq. (2))."""
+        """Empirical logistic loss ``L̂ = (1/n) Σ_i log(1 + exp(-y_i F_i))`` (eq. (2)).
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            The model's parameter blocks (see :meth:`param_shapes`).
+
+        Returns
+        -------
+        float
+            The loss (complex for complex parameters, for the complex-step check).
+
+        Examples
+        --------
+        With ``W_V = 0`` every output is 0 and the loss is exactly ``log 2``:
+
+        >>> model = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> theta["W_V"] = np.zeros_like(theta["W_V"])
+        >>> bool(np.isclose(model.loss(theta), np.log(2)))
+        True
+        """
         p = self._check(params)
         G, M = self._tables(p)
         loss, _ = _loss_and_aggregates(G, M, self._data, need_grad=False)
@@ -472,8 +657,38 @@ class _CoOccurrenceBase(Model):
         """Monte-Carlo estimate of the population loss ``E ℓ(y F(X))`` (spec §4).
 
         Fresh sentences of §2.2 with i.i.d. types and random tokens uniform over
-        ``{3, ..., d-1}`` (possibly unseen in training).  With ``return_error`` also the
-        test error ``P(y F(X) <= 0)``.  Standard error ≈ std(ℓ)/√n_samples.
+        ``{3, ..., d-1}`` (possibly unseen in training).  Standard error ≈
+        std(ℓ)/√n_samples.
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            The model's parameter blocks (see :meth:`param_shapes`).
+        n_samples : int
+            Number of fresh sentences.
+        rng : numpy.random.Generator, optional
+            Source of the sentences; a fixed ``default_rng(12345)`` when None, so that
+            two calls compare parameters on the same sentences.
+        return_error : bool
+            Also return the test error ``P(y F(X) <= 0)``.
+
+        Returns
+        -------
+        loss : float
+            The Monte-Carlo population loss.
+        error : float
+            The test error, only with ``return_error``.
+
+        Examples
+        --------
+        With ``W_V = 0`` every output is 0: loss ``log 2``, and every sentence counts as
+        an error (``y F <= 0``):
+
+        >>> model = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> theta["W_V"] = np.zeros_like(theta["W_V"])
+        >>> model.population_loss(theta, n_samples=100, return_error=True)
+        (0.6931..., 1.0)
         """
         p = self._check(params, allow_complex=False)
         if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
@@ -522,6 +737,32 @@ class _CoOccurrenceBase(Model):
             ``min_i y_i F_i`` (> 0 after Phase 1).
         ``attention_deviation``
             ``max |p_lh - 1/L|``: how far attention is from uniform.
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            The model's parameter blocks (see :meth:`param_shapes`).
+
+        Returns
+        -------
+        dict of str to float or ndarray
+            The keys above.
+
+        Examples
+        --------
+        With ``W_V = 0`` every output is 0, so every ``g_i = 1/2`` and the gradient masses
+        are half the type counts (6, 2, 2, 2 sentences of n = 12): ``S = (3, 1, 1, 1)``,
+        ``S_2/S_3 = 1`` and ``R = (3 - 3)/(3 - 1) = 0``:
+
+        >>> model = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> theta["W_V"] = np.zeros_like(theta["W_V"])
+        >>> obs = model.observables(theta)
+        >>> obs["S"].tolist(), obs["S2_over_S3"], obs["R"]
+        ([3.0, 1.0, 1.0, 1.0], 1.0, 0.0)
+        >>> u = theta["W"].T @ model.a
+        >>> bool(np.isclose(obs["r"], u @ u))
+        True
         """
         p = self._check(params, allow_complex=False)
         u, W_V, W_K, W_Q = self._u(p), p["W_V"], p["W_K"], p["W_Q"]
@@ -564,8 +805,29 @@ class _CoOccurrenceBase(Model):
 
     # --- the closed Gram system (spec §6.2) ----------------------------------------
     def gram_state(self, params: Mapping[str, np.ndarray]) -> dict[str, Any]:
-        """The Gram quantities of spec §6.2: ``r = ‖u‖²``, ``G = W_Vᵀu`` (d,) and the
-        d×d matrices ``A = W_VᵀW_V``, ``M = W_KᵀW_Q``, ``B = W_KᵀW_K``, ``C = W_QᵀW_Q``."""
+        """The Gram quantities of spec §6.2, the state of the closed system :meth:`gram_rhs`.
+
+        ``r = ‖u‖²``, ``G = W_Vᵀu`` (d,) and the d×d matrices ``A = W_VᵀW_V``,
+        ``M = W_KᵀW_Q``, ``B = W_KᵀW_K``, ``C = W_QᵀW_Q``.
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            The model's parameter blocks (see :meth:`param_shapes`).
+
+        Returns
+        -------
+        dict
+            ``"r"`` (float), ``"G"`` (d,) and ``"A"``, ``"M"``, ``"B"``, ``"C"`` (d, d).
+
+        Examples
+        --------
+        >>> model = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> state = model.gram_state(theta)
+        >>> np.allclose(state["M"][:3, :3], model.observables(theta)["attention_correlation"])
+        True
+        """
         p = self._check(params, allow_complex=False)
         u, W_V, W_K, W_Q = self._u(p), p["W_V"], p["W_K"], p["W_Q"]
         return {
@@ -587,6 +849,29 @@ class _CoOccurrenceBase(Model):
 
         ``4d² + d + 1`` numbers, independent of ``m`` and ``m1`` except through the
         factors ``√m``, ``m1`` and the initial values.  Not exact for discrete GD.
+
+        Parameters
+        ----------
+        state : mapping
+            The Gram state, as :meth:`gram_state` returns it.
+
+        Returns
+        -------
+        dict
+            The time derivatives, same keys and shapes as ``state``.
+
+        Examples
+        --------
+        The rates agree with the velocities :meth:`observables` computes from the weights:
+
+        >>> model = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> rates = model.gram_rhs(model.gram_state(theta))
+        >>> obs = model.observables(theta)
+        >>> np.allclose(rates["G"][:3], obs["G_dot"])
+        True
+        >>> np.allclose(rates["M"][:3, :3], obs["attention_velocity"])
+        True
         """
         r, G, A, M, B, C = (state[k] for k in ("r", "G", "A", "M", "B", "C"))
         _, aux = _loss_and_aggregates(G, M, self._data)
@@ -640,9 +925,17 @@ class CoOccurrence(_CoOccurrenceBase):
     Attributes
     ----------
     tokens : ndarray of int, shape (n, L)
+        Token ids of the training sentences: 0 = μ1, 1 = μ2, 2 = μ3, 3.. random.
     y : ndarray, shape (n,)
+        Labels, +1 for type 1 and -1 otherwise.
     types : ndarray of int, shape (n,)
+        Sentence types 1..4, in blocks of n/2, n/6, n/6, n/6.
     a : ndarray, shape (m1,)
+        The fixed ±1 readout of the MLP.
+
+    See Also
+    --------
+    CoOccurrenceU : the same dynamics in the variables ``(W_Q, W_K, W_V, u_bar)``.
 
     Examples
     --------
@@ -660,7 +953,27 @@ class CoOccurrence(_CoOccurrenceBase):
         return {"W": (self.m1, self.m)}
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """``W_Q, W_K, W_V`` and ``W`` drawn as ``init`` says (see :attr:`sigmas`)."""
+        """``W_Q, W_K, W_V`` (m, d) and ``W`` (m1, m) drawn as ``init`` says.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Source of the weights, drawn in the order ``W_Q, W_K, W_V, W``.
+
+        Returns
+        -------
+        dict of str to ndarray
+            The four float64 blocks, with the standard deviations :attr:`sigmas`.
+
+        Examples
+        --------
+        >>> model = CoOccurrence(n=12, L=5, d=64, m=64, m1=8)
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> {k: v.shape for k, v in theta.items()}
+        {'W_Q': (64, 64), 'W_K': (64, 64), 'W_V': (64, 64), 'W': (8, 64)}
+        >>> round(float(theta["W_V"].std()) / model.sigmas[0], 1)  # σ0 = 0.5/√(L m)
+        1.0
+        """
         return self._init_full(rng)
 
     def _u(self, params):
@@ -669,7 +982,41 @@ class CoOccurrence(_CoOccurrenceBase):
     def loss_and_grad(
         self, params: Mapping[str, np.ndarray]
     ) -> tuple[float, dict[str, np.ndarray]]:
-        """Loss (eq. (2)) and its hand gradient (spec §5.2), sharing one forward pass."""
+        """Loss (eq. (2)) and its hand gradient (Appendix B, spec §5.2), one forward pass.
+
+        With ``c_i = g(y_i F_i) y_i / n`` and the aggregates ``z`` (d,) and ``Π`` (d, d) of
+        the module docstring::
+
+            ∇W = -a (W_V z)ᵀ    ∇W_V = -u zᵀ    ∇W_K = -W_Q Πᵀ/√m    ∇W_Q = -W_K Π/√m
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            ``W_Q, W_K, W_V`` (m, d) and ``W`` (m1, m), float64 or complex128.
+
+        Returns
+        -------
+        loss : float
+            The mean logistic loss (complex for complex parameters).
+        grad : dict of str to ndarray
+            The gradient, same keys and shapes as ``params``.
+
+        Examples
+        --------
+        The gradient predicts the loss's change along any direction ``v``; the complex
+        step ``Im L̂(θ + i h v)/h`` measures that change without cancellation:
+
+        >>> model = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> loss, grad = model.loss_and_grad(theta)
+        >>> rng = np.random.default_rng(1)
+        >>> v = {k: rng.normal(size=x.shape) for k, x in theta.items()}
+        >>> h = 1e-20
+        >>> measured = model.loss({k: theta[k] + 1j * h * v[k] for k in theta}).imag / h
+        >>> predicted = sum(np.sum(grad[k] * v[k]) for k in theta)
+        >>> bool(np.isclose(measured, predicted, rtol=1e-10))
+        True
+        """
         p = self._check(params)
         u, W_V, W_K, W_Q = self._u(p), p["W_V"], p["W_K"], p["W_Q"]
         loss, aux = _loss_and_aggregates(W_V.T @ u, W_K.T @ W_Q, self._data)
@@ -686,15 +1033,75 @@ class CoOccurrence(_CoOccurrenceBase):
         return self._finite(loss, p), grad
 
     def grad(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Hand gradient of :meth:`loss` (spec §5.2): see :meth:`loss_and_grad`."""
+        """Hand gradient of :meth:`loss` (Appendix B, spec §5.2): see :meth:`loss_and_grad`.
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            ``W_Q, W_K, W_V`` (m, d) and ``W`` (m1, m).
+
+        Returns
+        -------
+        dict of str to ndarray
+            The gradient, same keys and shapes as ``params``.
+
+        Examples
+        --------
+        ``∇W = -a (W_V z)ᵀ`` and ``∇W_V = -u zᵀ`` are outer products: rank one.
+
+        >>> model = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> grad = model.grad(theta)
+        >>> [int(np.linalg.matrix_rank(grad[k])) for k in ("W", "W_V")]
+        [1, 1]
+        """
         return self.loss_and_grad(params)[1]
 
     def reduced(self) -> CoOccurrenceU:
-        """The same data in the ``u``-parametrisation (spec §5.3)."""
+        """The same model in the ``u``-parametrisation (spec §5.3).
+
+        Returns
+        -------
+        CoOccurrenceU
+            Built from :meth:`config`: the same sentences, labels and readout ``a``.
+
+        Examples
+        --------
+        >>> model = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+        >>> small = model.reduced()
+        >>> np.array_equal(small.tokens, model.tokens), np.array_equal(small.a, model.a)
+        (True, True)
+        >>> small.param_shapes()["u_bar"]
+        (8,)
+        """
         return CoOccurrenceU(**self.config())
 
     def to_reduced(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Map ``(W_Q, W_K, W_V, W)`` to ``(W_Q, W_K, W_V, u_bar)``, ``u_bar = Wᵀa/√m1``."""
+        """Map ``(W_Q, W_K, W_V, W)`` to ``(W_Q, W_K, W_V, u_bar)``, ``u_bar = Wᵀa/√m1``.
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            ``W_Q, W_K, W_V`` (m, d) and ``W`` (m1, m), float64.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Parameters of :meth:`reduced` (copies): the same loss and the same flow.
+
+        Examples
+        --------
+        ``m1 ‖u_bar‖² = ‖u‖² = r``, the paper's sum of neuron correlations:
+
+        >>> model = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> reduced = model.to_reduced(theta)
+        >>> r = model.observables(theta)["r"]
+        >>> bool(np.isclose(model.m1 * reduced["u_bar"] @ reduced["u_bar"], r))
+        True
+        >>> bool(np.isclose(model.reduced().loss(reduced), model.loss(theta)))
+        True
+        """
         p = self._check(params, allow_complex=False)
         return {
             "W_Q": p["W_Q"].copy(),
@@ -712,14 +1119,48 @@ class CoOccurrenceU(_CoOccurrenceBase):
     a β(t)ᵀ`` and ``u̇ = aᵀa W_V z = m1 W_V z``.  This model trains ``u_bar = u/√m1``:
     ``∇_{u_bar} L̂ = -√m1 W_V z`` gives ``u̇ = √m1 · u_bar' = m1 W_V z``, so both its
     gradient flow and its gradient descent equal those of :class:`CoOccurrence` exactly,
-    with ``m(3d + 1)`` variables instead of ``3md + m1 m``.  Same constructor arguments.
+    with ``m(3d + 1)`` variables instead of ``3md + m1 m`` (24,704 instead of 57,344 at
+    the paper's size).
+
+    Parameters
+    ----------
+    n : int
+        Training sentences, divisible by 6.
+    L : int
+        Sentence length (>= 3).
+    d : int
+        Vocabulary size = token dimension (>= 4).
+    m : int
+        Head dimension of Q/K/V.
+    m1 : int
+        Number of MLP neurons: the length of ``a`` and the factor ``aᵀa`` above.
+    init : {"theory", "torch_default", "kaiming_normal"}
+        As in :class:`CoOccurrence`; ``u_bar`` starts at the reduction of the full
+        model's ``W``.
+    init_scale : float
+        ``c`` of the theory init.
+    distinct_tokens : bool
+        Assumption 2.3(ii): each random token used at most once in the training set.
+    seed : int
+        Seed of the data and of ``a`` (the same as :class:`CoOccurrence` with this seed).
+
+    See Also
+    --------
+    CoOccurrence : the paper's parametrisation; :meth:`CoOccurrence.reduced` and
+        :meth:`CoOccurrence.to_reduced` map a model and its parameters here.
 
     Examples
     --------
+    One gradient-descent step taken in either parametrisation lands on the same point:
+
     >>> full = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
     >>> theta = full.init_params(np.random.default_rng(0))
     >>> small = full.reduced()
-    >>> bool(np.isclose(small.loss(full.to_reduced(theta)), full.loss(theta)))
+    >>> grad_full, grad_small = full.grad(theta), small.grad(full.to_reduced(theta))
+    >>> step_full = full.to_reduced({k: theta[k] - 0.1 * grad_full[k] for k in theta})
+    >>> reduced = full.to_reduced(theta)
+    >>> step_small = {k: reduced[k] - 0.1 * grad_small[k] for k in reduced}
+    >>> all(np.allclose(step_full[k], step_small[k], rtol=1e-12) for k in reduced)
     True
     """
 
@@ -729,7 +1170,26 @@ class CoOccurrenceU(_CoOccurrenceBase):
         return {"u_bar": (self.m,)}
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """The full model's initialisation, reduced: same ``rng`` gives the same flow."""
+        """The full model's initialisation, reduced: the same ``rng`` gives the same flow.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Source of the weights, drawn exactly as :meth:`CoOccurrence.init_params` does.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``W_Q, W_K, W_V`` (m, d) and ``u_bar = Wᵀa/√m1`` (m,).
+
+        Examples
+        --------
+        >>> full = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+        >>> theta = full.reduced().init_params(np.random.default_rng(0))
+        >>> from_full = full.to_reduced(full.init_params(np.random.default_rng(0)))
+        >>> all(np.array_equal(theta[k], from_full[k]) for k in theta)
+        True
+        """
         full = self._init_full(rng)
         full["u_bar"] = full.pop("W").T @ self.a / math.sqrt(self.m1)
         return full
@@ -740,7 +1200,31 @@ class CoOccurrenceU(_CoOccurrenceBase):
     def loss_and_grad(
         self, params: Mapping[str, np.ndarray]
     ) -> tuple[float, dict[str, np.ndarray]]:
-        """Loss and gradient; ``∇_{u_bar} L̂ = -√m1 W_V z``, the rest as in the full model."""
+        """Loss and gradient; ``∇_{u_bar} L̂ = -√m1 W_V z``, the rest as in the full model.
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            ``W_Q, W_K, W_V`` (m, d) and ``u_bar`` (m,), float64 or complex128.
+
+        Returns
+        -------
+        loss : float
+            The mean logistic loss (eq. (2)).
+        grad : dict of str to ndarray
+            The gradient, same keys and shapes as ``params``.
+
+        Examples
+        --------
+        The full model's ``∇W = -a (W_V z)ᵀ`` gives ``aᵀ∇W = -m1 W_V z``, so
+        ``∇u_bar = aᵀ∇W / √m1``:
+
+        >>> full = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+        >>> theta = full.init_params(np.random.default_rng(0))
+        >>> loss, grad = full.reduced().loss_and_grad(full.to_reduced(theta))
+        >>> np.allclose(grad["u_bar"], full.a @ full.grad(theta)["W"] / np.sqrt(full.m1))
+        True
+        """
         p = self._check(params)
         u, W_V, W_K, W_Q = self._u(p), p["W_V"], p["W_K"], p["W_Q"]
         loss, aux = _loss_and_aggregates(W_V.T @ u, W_K.T @ W_Q, self._data)
@@ -757,5 +1241,26 @@ class CoOccurrenceU(_CoOccurrenceBase):
         return self._finite(loss, p), grad
 
     def grad(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Hand gradient of :meth:`loss`: see :meth:`loss_and_grad`."""
+        """Hand gradient of :meth:`loss`: see :meth:`loss_and_grad`.
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            ``W_Q, W_K, W_V`` (m, d) and ``u_bar`` (m,).
+
+        Returns
+        -------
+        dict of str to ndarray
+            The gradient, same keys and shapes as ``params``.
+
+        Examples
+        --------
+        The attention and value blocks get the full model's gradient:
+
+        >>> full = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+        >>> theta = full.init_params(np.random.default_rng(0))
+        >>> grad = full.reduced().grad(full.to_reduced(theta))
+        >>> all(np.allclose(grad[k], full.grad(theta)[k]) for k in ("W_Q", "W_K", "W_V"))
+        True
+        """
         return self.loss_and_grad(params)[1]
