@@ -102,6 +102,17 @@ def make_task(
         ``perm[b] = π(b)``.
     lists : list of ndarray of int
         ``lists[a] = (a_1, …, a_m)`` with ``a_m = a`` and distinct entries.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> perm, lists = make_task(5, 2, np.random.default_rng(0))
+    >>> sorted(perm.tolist())  # π is a permutation of the vocabulary
+    [0, 1, 2, 3, 4]
+    >>> [int(lst[-1]) for lst in lists]  # every list L_a ends in a
+    [0, 1, 2, 3, 4]
+    >>> {len(lst) for lst in lists}  # m_mode="fixed": every list has length M
+    {2}
     """
     perm = rng.permutation(L)
     lists = []
@@ -114,7 +125,29 @@ def make_task(
 
 
 def perm_matrix(perm: np.ndarray) -> np.ndarray:
-    """Permutation matrix with ``P[π(b), b] = 1``, so ``P e_b = e_{π(b)}`` (spec §2)."""
+    """Permutation matrix with ``P[π(b), b] = 1``, so ``P e_b = e_{π(b)}`` (spec §2).
+
+    Parameters
+    ----------
+    perm : ndarray of int, shape (L,)
+        ``perm[b] = π(b)``.
+
+    Returns
+    -------
+    ndarray, shape (L, L)
+        The matrix ``P``; with ``V = cP`` the logit of class ``π(b)`` is ``c·H[b, j]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> P = perm_matrix(np.array([1, 2, 0]))  # π(0) = 1, π(1) = 2, π(2) = 0
+    >>> P
+    array([[0., 0., 1.],
+           [1., 0., 0.],
+           [0., 1., 0.]])
+    >>> (P @ np.eye(3)[0]).tolist()  # P e_0 = e_π(0) = e_1
+    [0.0, 1.0, 0.0]
+    """
     L = len(perm)
     P = np.zeros((L, L))
     P[perm, np.arange(L)] = 1.0
@@ -139,6 +172,18 @@ def label_determining_rank(
     -------
     ndarray of int, shape (E,)
         Smallest ``k`` with ``L_a[k] ∈ s``; the LDT is ``lists_pad[a, k]``.
+
+    Examples
+    --------
+    Token 0 has the list ``L_0 = (1, 0)``: its label is decided by token 1 when 1 is in the
+    sequence, and by 0 itself otherwise.
+
+    >>> import numpy as np
+    >>> lists_pad = np.array([[1, 0], [1, -1], [0, 2], [3, -1]])  # L_1 = (1,), L_3 = (3,)
+    >>> present = np.array([[True, False, True, False],   # s = {0, 2}
+    ...                     [True, True, False, False]])  # s = {0, 1}
+    >>> label_determining_rank(present, np.array([0, 0]), lists_pad).tolist()
+    [1, 0]
     """
     entries = lists_pad[queries]
     hit = (entries >= 0) & np.take_along_axis(present, np.maximum(entries, 0), axis=1)
@@ -150,9 +195,11 @@ class ExampleTable:
     """The population as a table of examples (sequence, query token), spec §3.2.
 
     Positions of a sequence that share a token have the same loss and are merged into one
-    example for exact populations; Monte-Carlo tables keep one example per position.
+    example for exact populations; Monte-Carlo tables keep one example per position.  Built
+    by :func:`exact_population` and :func:`mc_population`; ``E`` is the number of examples,
+    ``B`` the number of sequences.  Every parameter is kept as the attribute of the same name.
 
-    Attributes
+    Parameters
     ----------
     cnt : ndarray, shape (E, L)
         Token counts of the example's sequence.
@@ -176,6 +223,18 @@ class ExampleTable:
         Sequence probabilities (sum to 1).
     kind : str
         ``"exact"`` or ``"monte_carlo"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> perm, lists = make_task(5, 2, np.random.default_rng(0))
+    >>> table = exact_population(5, 3, perm, lists)
+    >>> table.size, table.kind  # n·C(L, n) = 3·10 examples
+    (30, 'exact')
+    >>> round(float(table.w.sum()), 12)
+    1.0
+    >>> bool(np.all(table.y == perm[table.ldt]))  # label = π(LDT)
+    True
     """
 
     cnt: np.ndarray
@@ -261,6 +320,42 @@ def exact_population(
     Without repeats: all ``C(L, n)`` subsets with probability ``1/C(L, n)`` (order is
     irrelevant: the model has no positional encoding).  With repeats: all multisets with
     multinomial weights ``n!/∏cnt! / Lⁿ``.
+
+    Parameters
+    ----------
+    L : int
+        Vocabulary size.
+    n : int
+        Sequence length.
+    perm : ndarray of int, shape (L,)
+        ``perm[b] = π(b)``.
+    lists : sequence of ndarray of int
+        ``lists[a] = L_a``, ending in ``a``.
+    repeats : bool
+        ``False``: uniform n-subsets; ``True``: i.i.d. uniform tokens.
+
+    Returns
+    -------
+    ExampleTable
+        One example per (sequence, distinct query token), weights summing to 1:
+        ``n·C(L, n)`` examples without repeats.
+
+    Examples
+    --------
+    Four tokens, ``π`` the identity, and ``L_0 = (1, 0)``: the label of 0 is 1 when token 1
+    is present, else 0.
+
+    >>> import numpy as np
+    >>> lists = [np.array([1, 0]), np.array([1]), np.array([0, 2]), np.array([3])]
+    >>> table = exact_population(4, 2, np.arange(4), lists)
+    >>> table.size  # n·C(L, n) = 2·6
+    12
+    >>> sel = table.q == 0
+    >>> table.seqs[table.seq[sel]].tolist(), table.ldt[sel].tolist()
+    ([[0, 1], [0, 2], [0, 3]], [1, 0, 0])
+    >>> rep = exact_population(4, 2, np.arange(4), lists, repeats=True)
+    >>> rep.size, round(float(rep.w.sum()), 12)  # 10 multisets; (b, b) gives one example
+    (16, 1.0)
     """
     if repeats:
         seqs = np.array(list(itertools.combinations_with_replacement(range(L), n)))
@@ -287,6 +382,39 @@ def mc_population(
 
     Use when ``C(L, n)`` is too large to enumerate (spec §3.2); the gradient error is about
     ``4/√N`` at L=16, n=3, M=3.
+
+    Parameters
+    ----------
+    L : int
+        Vocabulary size.
+    n : int
+        Sequence length.
+    perm : ndarray of int, shape (L,)
+        ``perm[b] = π(b)``.
+    lists : sequence of ndarray of int
+        ``lists[a] = L_a``, ending in ``a``.
+    n_samples : int
+        Number N of sequences drawn.
+    rng : numpy.random.Generator
+        Source of the sample.
+    repeats : bool
+        ``False``: uniform n-subsets in random order; ``True``: i.i.d. uniform tokens.
+
+    Returns
+    -------
+    ExampleTable
+        One example per position (``N·n`` examples, weight ``1/(Nn)`` each), kind
+        ``"monte_carlo"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> perm, lists = make_task(6, 2, np.random.default_rng(0))
+    >>> table = mc_population(6, 3, perm, lists, 100, np.random.default_rng(1))
+    >>> table.size, table.kind
+    (300, 'monte_carlo')
+    >>> bool(np.allclose(table.w, 1 / 300))
+    True
     """
     if repeats:
         seqs = rng.integers(0, L, size=(n_samples, n))
@@ -300,12 +428,46 @@ def mc_population(
 # The theorems' constants
 # ------------------------------------------------------------------------------------------
 def theorem1_bound(M: int, L: int, gamma: float) -> float:
-    """Theorem 1's time bound ``4M/(log(L)·γ)`` (natural log)."""
+    """Theorem 1's time bound ``4M/(log(L)·γ)`` (natural log).
+
+    Parameters
+    ----------
+    M : int
+        Maximum list length.
+    L : int
+        Vocabulary size.
+    gamma : float
+        γ, the smallest conditional probability that a list entry is the LDT.
+
+    Returns
+    -------
+    float
+        The flow time within which Theorem 1 promises perfect classification.
+
+    Examples
+    --------
+    At L=16, n=3, M=3 the smallest conditional LDT probability is
+    ``C(13, 1)/C(15, 2) = 13/105`` (spec §3.3):
+
+    >>> round(theorem1_bound(3, 16, 13 / 105), 2)
+    34.96
+    """
     return 4.0 * M / (math.log(L) * gamma)
 
 
 def theorem2_feasibility(n: int, m: int, loss0: float, eps: float) -> dict[str, Any]:
     """Check Theorem 2's hypotheses: some ``A`` with ``𝓛₀ − 6ε/n > A > √(4m𝓛₀/ε)`` (§6.2).
+
+    Parameters
+    ----------
+    n : int
+        Sequence length.
+    m : int
+        List length.
+    loss0 : float
+        ``𝓛₀``, the population loss at the initialisation.
+    eps : float
+        Theorem 2's ε.
 
     Returns
     -------
@@ -313,7 +475,20 @@ def theorem2_feasibility(n: int, m: int, loss0: float, eps: float) -> dict[str, 
         ``feasible`` (bool), ``A_low = √(4m𝓛₀/ε)``, ``A_high = 𝓛₀ − 6ε/n``, and
         ``eps_best = n𝓛₀/18`` (the ε that widens the window most) with
         ``feasible_somewhere`` = ``n𝓛₀² > 162 m`` (true for some ε).
+
+    Examples
+    --------
+    The hypotheses can hold only for long sequences: n = 29 with m = 2 (the spec's §6.2
+    run, ``𝓛₀ = 3.40`` and ``ε = n log n/18``), not n = 3.
+
+    >>> import math
+    >>> f = theorem2_feasibility(29, 2, 3.40, 29 * math.log(29) / 18)
+    >>> f["feasible"], round(f["A_low"], 3), round(f["A_high"], 3)
+    (True, 2.239, 2.278)
+    >>> theorem2_feasibility(3, 2, math.log(3), 0.5)["feasible_somewhere"]
+    False
     """
+
     A_low = math.sqrt(4.0 * m * loss0 / eps)
     A_high = loss0 - 6.0 * eps / n
     return {
@@ -486,7 +661,24 @@ class DecisionList(Model):
     # --- construction helpers --------------------------------------------------------------
     @classmethod
     def paper(cls, **overrides: Any) -> DecisionList:
-        """The spec's reference configuration: L=16, n=3, M=3, Theorem 1 (W only)."""
+        """The spec's reference configuration: L=16, n=3, M=3, Theorem 1 (W only).
+
+        Parameters
+        ----------
+        **overrides
+            Constructor arguments that replace the defaults (``L``, ``n``, ``M``, ``train`` ...).
+
+        Returns
+        -------
+        DecisionList
+            The model; ``c = 4nL log L = 532.337`` and Theorem 1's bound is 34.96.
+
+        Examples
+        --------
+        >>> m = DecisionList.paper()
+        >>> m.table.size, round(m.c, 3), round(m.bound_theorem1, 2)  # 3·C(16, 3) examples
+        (1680, 532.337, 34.96)
+        """
         kw: dict[str, Any] = {"L": 16, "n": 3, "M": 3}
         kw.update(overrides)
         return cls(**kw)
@@ -497,8 +689,33 @@ class DecisionList(Model):
     ) -> DecisionList:
         """A model on a given task: ``perm[b] = π(b)`` and ``lists[a]`` ending in ``a``.
 
-        ``kwargs`` are the other constructor arguments (``repeats``, ``train``, ``c`` ...);
-        ``M`` is the longest list.  (``seed`` then only seeds a Monte-Carlo sample.)
+        Parameters
+        ----------
+        perm : sequence of int
+            The permutation π, ``perm[b] = π(b)``.
+        lists : sequence of sequence of int
+            ``lists[a] = L_a``: distinct tokens ending in ``a``.  ``M`` is the longest list.
+        n : int
+            Sequence length.
+        **kwargs
+            The other constructor arguments (``repeats``, ``train``, ``c`` ...).  ``seed``
+            then only seeds a Monte-Carlo sample.
+
+        Returns
+        -------
+        DecisionList
+            The model on that task.
+
+        Raises
+        ------
+        ValueError
+            If ``perm`` is not a permutation or a list does not end in its token.
+
+        Examples
+        --------
+        >>> m = DecisionList.from_task([1, 2, 3, 0], [[1, 0], [1], [0, 2], [3]], n=2)
+        >>> m.M, m.table.size, m.perm.tolist()
+        (2, 12, [1, 2, 3, 0])
         """
         perm = np.asarray(perm, dtype=np.int64)
         L = len(perm)
@@ -557,7 +774,20 @@ class DecisionList(Model):
             self.c = 4.0 * self.n * math.log(self.L) / self.delta
 
     def config(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-serialisable)."""
+        """Constructor arguments (JSON-serialisable).
+
+        Returns
+        -------
+        dict
+            Keyword arguments that rebuild the same model.
+
+        Examples
+        --------
+        >>> m = DecisionList(8, 3, 2, seed=3)
+        >>> m2 = DecisionList(**m.config())
+        >>> m2.perm.tolist() == m.perm.tolist(), m2.c == m.c
+        (True, True)
+        """
         return {
             "L": self.L,
             "n": self.n,
@@ -591,7 +821,23 @@ class DecisionList(Model):
         return float(mass.min()), float(cond.min())
 
     def conditional_ldt(self) -> np.ndarray:
-        """``Pr[LDT = a_k | s_j = a]`` as an (L, M) array (0 beyond ``m_a``)."""
+        """``Pr[LDT = a_k | s_j = a]`` as an (L, M) array (0 beyond ``m_a``).
+
+        Returns
+        -------
+        ndarray, shape (L, M)
+            Row ``a``: the probability that list entry ``a_k`` decides the label of ``a``;
+            γ is the smallest entry within the lists.
+
+        Examples
+        --------
+        Without repeats, ``Pr[LDT = a_1 | a] = C(L−2, n−2)/C(L−1, n−1) = 6/21`` at L=8, n=3
+        (spec §3.3), and the self entry takes the rest:
+
+        >>> m = DecisionList(8, 3, 2)
+        >>> m.conditional_ldt()[0].round(4).tolist(), round(m.gamma * 21, 6)
+        ([0.2857, 0.7143], 6.0)
+        """
         t = self.table
         mass = np.bincount(t.q, weights=t.w, minlength=self.L)
         joint = np.zeros((self.L, self.M))
@@ -605,7 +851,21 @@ class DecisionList(Model):
 
     # --- initialisations --------------------------------------------------------------------
     def init_theorem1(self) -> dict[str, np.ndarray]:
-        """Theorem 1: ``W₀ = 0``, ``V = cP``."""
+        """Theorem 1: ``W₀ = 0``, ``V = cP``.
+
+        Returns
+        -------
+        dict
+            ``{"W": zeros (L, L), "V": c·P}``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> m = DecisionList(8, 3, 2)
+        >>> p = m.init_theorem1()
+        >>> float(np.abs(p["W"]).max()), bool(np.array_equal(p["V"], m.c * m.P))
+        (0.0, True)
+        """
         return {"W": np.zeros((self.L, self.L)), "V": self.c * self.P}
 
     def theorem2_setup(
@@ -622,11 +882,33 @@ class DecisionList(Model):
         ``norm`` reads ``‖V₀ − cP‖_∞ ≤ ε/2`` (§8 #8): ``"max"`` (entrywise, the default)
         draws ``U(−ε/2, ε/2)``; ``"induced"`` (max row sum) draws ``U(−ε/2L, ε/2L)``.
 
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Draws the perturbation ``U`` once.
+        eps : float, optional
+            Theorem 2's ε; default the constructor's ``eps``.
+        iters : int
+            Maximum number of fixed-point iterations (they stop at a 1e-12 relative change).
+        norm : {"max", "induced"}
+            Reading of ``‖·‖_∞``.
+
         Returns
         -------
         dict
             ``W0``, ``V0``, ``c``, ``loss0``, ``noise``, ``iterations`` and the entries of
             :func:`theorem2_feasibility`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> m = DecisionList(6, 3, 2, train=("W", "V"))
+        >>> s = m.theorem2_setup(np.random.default_rng(0))
+        >>> c_again = 10 * m.n**2 * s["loss0"] / m.delta + 4 * m.eps * m.n  # the fixed point
+        >>> bool(abs(s["c"] - c_again) < 1e-9 * s["c"]), bool(np.abs(s["noise"]).max() <= m.eps / 2)
+        (True, True)
+        >>> s["feasible"]  # n = 3 is far too short for the hypotheses
+        False
         """
         eps = self.eps if eps is None else float(eps)
         if norm not in ("max", "induced"):
@@ -659,6 +941,24 @@ class DecisionList(Model):
         * ``"random"``: ``W, V`` both ``init_scale·N(0, 1)``.
 
         Also sets :attr:`V_ref` to ``V₀``.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator or None
+            Source of the random parts (unused, and may be ``None``, for ``"theorem1"``).
+
+        Returns
+        -------
+        dict
+            ``{"W": (L, L), "V": (L, L)}``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> m = DecisionList(8, 3, 2, train=("V",))  # init "v_only"
+        >>> p = m.init_params(np.random.default_rng(0))
+        >>> float(np.abs(p["W"]).max()), bool(np.array_equal(m.V_ref, p["V"]))
+        (0.0, True)
         """
         L = self.L
         if self.init == "theorem1":
@@ -682,7 +982,30 @@ class DecisionList(Model):
         return validate_params(params, {"W": shape, "V": shape}, allow_complex=True)
 
     def forward_pos(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Eq. (1) for every sequence: ``S, A, H, Z, F`` with a batch axis (§4.1)."""
+        """Eq. (1) for every sequence: ``S, A, H, Z, F`` with a batch axis (§4.1).
+
+        Parameters
+        ----------
+        params : dict
+            ``{"W": (L, L), "V": (L, L)}``.
+
+        Returns
+        -------
+        dict
+            ``S`` (B, n, n) shifted by its column max, ``A = σ(S)`` (B, n, n),
+            ``H = XA`` (B, L, n), ``Z = VH`` (B, L, n) and ``logF = log σ(Z)`` (B, L, n),
+            for the B sequences of :attr:`table`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> m = DecisionList(6, 3, 2)
+        >>> f = m.forward_pos(m.init_params(None))
+        >>> f["A"].shape, f["H"].shape  # C(6, 3) = 20 sequences
+        ((20, 3, 3), (20, 6, 3))
+        >>> bool(np.allclose(f["A"], 1 / 3))  # W = 0: uniform attention
+        True
+        """
         p = self._check(params)
         W, V, X = p["W"], p["V"], self._X
         S = np.einsum("bpi,pq,bqj->bij", X, W, X)  # S[b,i,j] = W[s_i, s_j]
@@ -702,6 +1025,32 @@ class DecisionList(Model):
 
         ``∂𝓛/∂V = E[G_Z Hᵀ]``, ``∂𝓛/∂W = E[X G_S Xᵀ]`` with ``G_Z = (F − Y)/n`` and
         ``G_S = A ⊙ (G_A − 1ₙ1ₙᵀ(A ⊙ G_A))``, ``G_A = XᵀVᵀG_Z``.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"W": (L, L), "V": (L, L)}``, real or complex (complex step).
+
+        Returns
+        -------
+        loss : float
+            The population loss.
+        grad : dict
+            ``{"W": ∂𝓛/∂W, "V": ∂𝓛/∂V}``, both blocks whatever :attr:`trainable` is.
+
+        Examples
+        --------
+        The position-level and token-level forms are separate code paths; they agree:
+
+        >>> import numpy as np
+        >>> m = DecisionList(6, 3, 2)
+        >>> rng = np.random.default_rng(0)
+        >>> p = {"W": rng.standard_normal((6, 6)), "V": rng.standard_normal((6, 6))}
+        >>> (lp, gp), (lt, gt) = m.loss_grad_pos(p), m.loss_grad_tok(p)
+        >>> bool(abs(lp - lt) < 1e-14)
+        True
+        >>> max(float(np.abs(gp[k] - gt[k]).max()) for k in "WV") < 1e-14
+        True
         """
         f = self.forward_pos(params)
         V, X, Y = params["V"], self._X, self._Xy
@@ -757,6 +1106,31 @@ class DecisionList(Model):
         Per example: ``h = softmax_{b∈s}(W[b,q] + log cnt_b)``, ``z = Vh``, ``F = σ(z)``,
         ``G_z = w(F − e_y)``; ``∂V = Σ G_z hᵀ``; ``g_h = VᵀG_z``,
         ``G_u = h ⊙ (g_h − hᵀg_h)``, ``∂W[:, q] += G_u``.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"W": (L, L), "V": (L, L)}``, real or complex (complex step).
+
+        Returns
+        -------
+        loss : float
+            The population loss.
+        grad : dict
+            ``{"W": ∂𝓛/∂W, "V": ∂𝓛/∂V}``.
+
+        Examples
+        --------
+        A softmax over keys ignores a constant added to a column of W, and a softmax over
+        classes a constant added to a column of V: the gradients have zero column sums.
+
+        >>> import numpy as np
+        >>> m = DecisionList(6, 3, 2)
+        >>> rng = np.random.default_rng(0)
+        >>> p = {"W": rng.standard_normal((6, 6)), "V": rng.standard_normal((6, 6))}
+        >>> loss, g = m.loss_grad_tok(p)
+        >>> [float(np.abs(g[k].sum(axis=0)).max()) < 1e-15 for k in "WV"]
+        [True, True]
         """
         p = self._check(params)
         W, V = p["W"], p["V"]
@@ -772,19 +1146,86 @@ class DecisionList(Model):
         return loss, {"W": dW, "V": dV}
 
     def loss(self, params: Mapping[str, np.ndarray]) -> float:
-        """Population loss ``𝓛 = −Σ_e w_e log F_e[y_e]`` (token-level form)."""
+        """Population loss ``𝓛 = −Σ_e w_e log F_e[y_e]``: eq. (2) averaged (token-level form).
+
+        Parameters
+        ----------
+        params : dict
+            ``{"W": (L, L), "V": (L, L)}``.
+
+        Returns
+        -------
+        float
+            The population loss.
+
+        Examples
+        --------
+        With ``V = 0`` every class has logit 0, so the loss is ``log L``:
+
+        >>> import numpy as np
+        >>> m = DecisionList(6, 3, 2)
+        >>> round(float(m.loss({"W": np.zeros((6, 6)), "V": np.zeros((6, 6))})), 12)
+        1.791759469228
+        >>> round(float(np.log(6)), 12)
+        1.791759469228
+        """
         p = self._check(params)
         logF = self._forward_tok(p["W"], p["V"])["logF"]
         return -np.dot(self.table.w, logF[self.table.y, self._arE])
 
     def grad(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Hand gradient ``(∂𝓛/∂W, ∂𝓛/∂V)`` (token-level form, §4.2)."""
+        """Hand gradient ``(∂𝓛/∂W, ∂𝓛/∂V)`` of eq. (2) (token-level form, §4.2).
+
+        Parameters
+        ----------
+        params : dict
+            ``{"W": (L, L), "V": (L, L)}``.
+
+        Returns
+        -------
+        dict
+            ``{"W": (L, L), "V": (L, L)}``.
+
+        Examples
+        --------
+        At Theorem 1's start the rates are known in closed form (spec §5.1),
+        ``−∂𝓛/∂W[b, a] = (c/n)·Pr[s_j = a]·(Pr[LDT = b | a] − Pr[b ∈ s | a]/n)``: at L=8,
+        n=3, M=2 that is ``c/126`` for ``a_1`` and ``c/63`` for the self entry.
+
+        >>> m = DecisionList(8, 3, 2)
+        >>> g = m.grad(m.init_params(None))["W"]
+        >>> a = 0
+        >>> a1 = m.lists[a][0]
+        >>> round(float(-g[a1, a] * 126 / m.c), 12), round(float(-g[a, a] * 63 / m.c), 12)
+        (1.0, 1.0)
+        """
         return self.loss_grad_tok(params)[1]
 
     def loss_and_grad(
         self, params: Mapping[str, np.ndarray]
     ) -> tuple[float, dict[str, np.ndarray]]:
-        """Loss and gradient sharing the forward pass (token-level form)."""
+        """Loss and gradient sharing the forward pass (token-level form, §4.2).
+
+        Parameters
+        ----------
+        params : dict
+            ``{"W": (L, L), "V": (L, L)}``.
+
+        Returns
+        -------
+        loss : float
+            The population loss.
+        grad : dict
+            ``{"W": (L, L), "V": (L, L)}``.
+
+        Examples
+        --------
+        >>> m = DecisionList(6, 3, 2)
+        >>> p = m.init_params(None)
+        >>> loss, g = m.loss_and_grad(p)
+        >>> bool(loss == m.loss(p)), bool((g["W"] == m.grad(p)["W"]).all())
+        (True, True)
+        """
         return self.loss_grad_tok(params)
 
     # --- Hessian-vector product (§4.3) -----------------------------------------------------
@@ -795,6 +1236,42 @@ class DecisionList(Model):
 
         ``v`` may hold ``W``, ``V`` or both (a missing block is a zero direction); the
         result has the same keys as ``v``.
+
+        Parameters
+        ----------
+        params : dict
+            The point ``{"W": (L, L), "V": (L, L)}``.
+        v : dict
+            The direction, with keys among ``"W"``, ``"V"``.
+
+        Returns
+        -------
+        dict
+            ``H v``, restricted to the keys of ``v``.
+
+        Raises
+        ------
+        ValueError
+            If ``v`` is empty or has another key.
+
+        Examples
+        --------
+        The Hessian is symmetric, and the gauge directions ``1uᵀ`` are in its kernel:
+
+        >>> import numpy as np
+        >>> m = DecisionList(6, 3, 2, train=("W", "V"))
+        >>> rng = np.random.default_rng(0)
+        >>> p = {"W": rng.standard_normal((6, 6)), "V": rng.standard_normal((6, 6))}
+        >>> a = {"W": rng.standard_normal((6, 6)), "V": rng.standard_normal((6, 6))}
+        >>> b = {"W": rng.standard_normal((6, 6)), "V": rng.standard_normal((6, 6))}
+        >>> Ha, Hb = m.hvp(p, a), m.hvp(p, b)
+        >>> ab = sum(float(np.sum(a[k] * Hb[k])) for k in "WV")
+        >>> ba = sum(float(np.sum(b[k] * Ha[k])) for k in "WV")
+        >>> abs(ab - ba) < 1e-12
+        True
+        >>> gauge = m.hvp(p, {"W": np.outer(np.ones(6), rng.standard_normal(6))})
+        >>> float(np.abs(gauge["W"]).max()) < 1e-15
+        True
         """
         p = self._check(params)
         if not isinstance(v, Mapping) or not set(v) <= {"W", "V"} or not v:
@@ -851,6 +1328,33 @@ class DecisionList(Model):
 
         Ordering: blocks ``W`` then ``V``, each raveled row-major.  Costs one HVP per
         coordinate: for small L only.
+
+        Parameters
+        ----------
+        params : dict
+            The point ``{"W": (L, L), "V": (L, L)}``.
+        trainable : sequence of str, optional
+            Blocks to include (``"W"`` and/or ``"V"``); default :attr:`trainable`.
+
+        Returns
+        -------
+        ndarray, shape (kL², kL²)
+            The Hessian, ``k`` the number of blocks.
+
+        Examples
+        --------
+        The gauge gives ``2L`` zero eigenvalues over (W, V):
+
+        >>> import numpy as np
+        >>> m = DecisionList(6, 3, 2, train=("W", "V"))
+        >>> rng = np.random.default_rng(0)
+        >>> p = {"W": rng.standard_normal((6, 6)), "V": rng.standard_normal((6, 6))}
+        >>> H = m.hessian(p)
+        >>> H.shape, bool(np.allclose(H, H.T, atol=1e-15))
+        ((72, 72), True)
+        >>> ev = np.linalg.eigvalsh(H)
+        >>> int(np.sum(np.abs(ev) < 1e-9 * np.abs(ev).max()))
+        12
         """
         names = self._names(trainable)
         matvec = self._hvp_flat(params, names)
@@ -869,6 +1373,30 @@ class DecisionList(Model):
         on the exact HVP, converged to 1e-10.  ``method="power"``: the engine's
         :func:`gradflow.descent.sharpness` (power iteration; it stops on a 1e-6 change of the
         Rayleigh quotient, which left a 3e-4 relative error at L=8 where Lanczos is exact).
+
+        Parameters
+        ----------
+        params : dict
+            The point ``{"W": (L, L), "V": (L, L)}``.
+        trainable : sequence of str, optional
+            Blocks to include; default :attr:`trainable`.
+        method : {"eigsh", "power"}
+            Lanczos (default) or the engine's power iteration.
+
+        Returns
+        -------
+        float
+            ``λ_max``; Theorem 2 takes ``η ≤ 1/λ_max``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> m = DecisionList(6, 3, 2, train=("W", "V"))
+        >>> rng = np.random.default_rng(0)
+        >>> p = {"W": rng.standard_normal((6, 6)), "V": rng.standard_normal((6, 6))}
+        >>> lam = m.lam_max(p)
+        >>> bool(abs(lam - np.linalg.eigvalsh(m.hessian(p)).max()) < 1e-9 * lam)
+        True
         """
         names = self._names(trainable)
         if method == "power":
@@ -886,25 +1414,117 @@ class DecisionList(Model):
 
     # --- observables (§7, §8) ---------------------------------------------------------------
     def logits(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Per-example logits ``z = Vh``, shape (L, E) (one column per example)."""
+        """Per-example logits ``z = Vh``, shape (L, E) (one column per example).
+
+        Parameters
+        ----------
+        params : dict
+            ``{"W": (L, L), "V": (L, L)}``.
+
+        Returns
+        -------
+        ndarray, shape (L, E)
+            Column ``e``: the logits of example ``e`` over the L classes.
+
+        Examples
+        --------
+        At Theorem 1's start the attention is uniform, ``h = 1/n`` on the present tokens,
+        so the largest logit is ``c/n``:
+
+        >>> import numpy as np
+        >>> m = DecisionList(8, 3, 2)
+        >>> z = m.logits(m.init_params(None))
+        >>> z.shape, bool(np.isclose(z.max(), m.c / 3))
+        ((8, 168), True)
+        """
         p = self._check(params)
         return self._forward_tok(p["W"], p["V"])["z"]
 
     def margins(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Per-example logit margin ``z_y − max_{k≠y} z_k`` (E,); > 0 means correct."""
+        """Per-example logit margin ``z_y − max_{k≠y} z_k`` (E,); > 0 means correct.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"W": (L, L), "V": (L, L)}``.
+
+        Returns
+        -------
+        ndarray, shape (E,)
+            The margins (real part).
+
+        Examples
+        --------
+        At ``W = 0`` every present token ties (margin exactly 0).  A W that ranks each
+        column's list, ``W[a_1, a] > … > W[a, a] > W[others, a]``, classifies every example:
+
+        >>> import numpy as np
+        >>> m = DecisionList(8, 3, 2)
+        >>> float(np.abs(m.margins(m.init_params(None))).max())
+        0.0
+        >>> W = np.zeros((8, 8))
+        >>> for a, lst in enumerate(m.lists):
+        ...     W[lst, a] = len(lst) - np.arange(len(lst))
+        >>> bool(m.margins({"W": W, "V": m.c * m.P}).min() > 0)
+        True
+        """
         z = np.real(self.logits(params))
         zy = z[self.table.y, self._arE]
         return zy - np.where(self._Yt > 0, -np.inf, z).max(axis=0)
 
     def chain(self, W: np.ndarray, a: int | None = None) -> np.ndarray:
-        """Priority chain of column ``a``: ``(W[a_1,a], …, W[a_m,a], mean of the others)``."""
+        """Priority chain of column ``a``: ``(W[a_1,a], …, W[a_m,a], mean of the others)``.
+
+        Parameters
+        ----------
+        W : ndarray, shape (L, L)
+            Attention weights.
+        a : int, optional
+            Query token; default :attr:`chain_token`.
+
+        Returns
+        -------
+        ndarray, shape (m_a + 1,)
+            The list entries of column ``a`` in list order, then the mean over the rest.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> m = DecisionList(8, 3, 2)
+        >>> W = np.zeros((8, 8))
+        >>> W[m.lists[0], 0] = [2.0, 1.0]  # W[a_1, 0] = 2, W[0, 0] = 1
+        >>> m.chain(W, 0).tolist()
+        [2.0, 1.0, 0.0]
+        """
         a = self.chain_token if a is None else a
         lst = self.lists[a]
         others = np.setdiff1d(np.arange(self.L), lst)
         return np.concatenate([W[lst, a], [W[others, a].mean()]])
 
     def attention(self, params: Mapping[str, np.ndarray], seqs: np.ndarray) -> np.ndarray:
-        """Attention matrices ``A = σ(XᵀWX)`` (k, n, n) for sequences ``seqs`` (k, n)."""
+        """Attention matrices ``A = σ(XᵀWX)`` (k, n, n) for sequences ``seqs`` (k, n).
+
+        Parameters
+        ----------
+        params : dict
+            Holds ``"W"`` (L, L); other keys are ignored.
+        seqs : ndarray of int, shape (k, n)
+            Token sequences.
+
+        Returns
+        -------
+        ndarray, shape (k, n, n)
+            ``A[i, j]``: attention of query position j on key position i (columns sum to 1).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> m = DecisionList(8, 3, 2)
+        >>> W = np.zeros((8, 8))
+        >>> W[1, 0] = np.log(2.0)  # query token 0 attends twice as much to token 1
+        >>> m.attention({"W": W}, np.array([[0, 1, 2]]))[0][:, 0].tolist()
+        [0.25, 0.5, 0.25]
+        """
         W = np.asarray(params["W"])
         S = W[seqs[:, :, None], seqs[:, None, :]]  # S[i, j] = W[s_i, s_j]
         S = S - S.max(axis=1, keepdims=True)
@@ -912,7 +1532,28 @@ class DecisionList(Model):
         return A / A.sum(axis=1, keepdims=True)
 
     def cos_dV_Pc(self, V: np.ndarray) -> float:
-        """``cos(V − V_ref, P_c)`` with ``P_c = P − 11ᵀ/L`` (§8 #11); 0 while ΔV = 0."""
+        """``cos(V − V_ref, P_c)`` with ``P_c = P − 11ᵀ/L`` (§8 #11); 0 while ΔV = 0.
+
+        Parameters
+        ----------
+        V : ndarray, shape (L, L)
+            Value matrix.
+
+        Returns
+        -------
+        float
+            The cosine of ``ΔV = V − V_ref`` with ``P_c``.
+
+        Examples
+        --------
+        Before :meth:`init_params` the reference is 0.  The gauge keeps column sums fixed,
+        so the raw P can reach at most ``√(1 − 1/L)``:
+
+        >>> import math
+        >>> m = DecisionList(8, 3, 2, train=("V",))
+        >>> round(m.cos_dV_Pc(m.Pc), 12), round(m.cos_dV_Pc(m.P), 6), round(math.sqrt(7 / 8), 6)
+        (1.0, 0.935414, 0.935414)
+        """
         dV = np.asarray(V) - self.V_ref
         nrm = np.linalg.norm(dV) * np.linalg.norm(self.Pc)
         return float(np.sum(dV * self.Pc) / nrm) if nrm > 0 else 0.0
@@ -925,6 +1566,25 @@ class DecisionList(Model):
         :attr:`chain_token`; when V trains: ``cos_dV_Pc``, ``diag_PtV`` (mean of
         ``diag(PᵀV)``) and ``offP_max`` (largest entry of V off the support of P); with
         ``track_sharpness``: ``lambda_max``.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"W": (L, L), "V": (L, L)}``.
+
+        Returns
+        -------
+        dict
+            The observables named above.
+
+        Examples
+        --------
+        >>> m = DecisionList(8, 3, 2)
+        >>> obs = m.observables(m.init_params(None))
+        >>> sorted(obs)
+        ['accuracy', 'chain', 'margins', 'min_margin', 'perfect']
+        >>> obs["min_margin"], obs["perfect"]  # W = 0: every present token ties
+        (0.0, 0.0)
         """
         p = self._check(params)
         W, V = np.real(p["W"]), np.real(p["V"])
@@ -948,6 +1608,29 @@ class DecisionList(Model):
         """Event ``g(t, params) = min margin − 1e-12`` (direction +1) for ``integrate_flow``.
 
         At W = 0 the margin is exactly 0, so the threshold is 1e-12 (spec §6.1).
+
+        Parameters
+        ----------
+        terminal : bool
+            Stop the integration at the event.
+
+        Returns
+        -------
+        callable
+            ``perfect(t, params) -> float`` with attributes ``terminal``, ``direction = 1``
+            and ``name = "perfect"``.
+
+        Examples
+        --------
+        Theorem 1's flow at L=8, n=3, M=2 is perfect long before its bound:
+
+        >>> import gradflow as gf
+        >>> m = DecisionList(8, 3, 2)
+        >>> traj = gf.integrate_flow(m, m.init_params(None), (0, 1.0), method="DOP853",
+        ...                          rtol=1e-10, atol=1e-12, events=[m.perfect_event()],
+        ...                          observables=False)
+        >>> round(traj.event_time("perfect"), 6), round(m.bound_theorem1, 2)
+        (0.012379, 13.47)
         """
 
         def perfect(t: float, params: Mapping[str, np.ndarray]) -> float:
