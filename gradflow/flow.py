@@ -15,8 +15,10 @@
 Background for the defaults (method, tolerances, Jacobian) is in ``specs/numerics.md``
 §3 and ``docs/``; the short version is in the docstring of :func:`integrate_flow`.
 
-Examples
---------
+A quadratic with eigenvalues 1 and 10, integrated and checked against its closed form
+``θ(t) = expm(−Ht) θ₀`` (``Quadratic.exact``) at the end and, through the dense output,
+in between:
+
 >>> import numpy as np
 >>> import gradflow as gf
 >>> from gradflow.models.quadratic import Quadratic
@@ -197,6 +199,23 @@ class ProgressBar:
         Name of the tracked quantity (``"t"`` or ``"step"``).
     min_interval : float
         Seconds between redraws.
+
+    Examples
+    --------
+    The bar writes to stderr (captured here), one carriage-return-separated frame per
+    redraw:
+
+    >>> import contextlib, io
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err):
+    ...     bar = ProgressBar("demo", 0, 10, unit="step")
+    ...     bar.update(5, force=True)
+    ...     bar.close(10, "finished")
+    >>> frames = err.getvalue().splitlines()[1:]   # splitlines splits at carriage returns
+    >>> [frame.split("]")[1].split()[:2] for frame in frames]
+    [['0.0%', 'step=0/10'], ['50.0%', 'step=5/10'], ['100.0%', 'step=10/10']]
+    >>> frames[-1].split()[-1]
+    'finished'
     """
 
     width = 30
@@ -219,7 +238,28 @@ class ProgressBar:
             self.update(start, force=True)
 
     def update(self, value: float, extra: str = "", force: bool = False) -> None:
-        """Redraw the bar at ``value`` if ``min_interval`` has passed (or ``force``)."""
+        """Redraw the bar at ``value`` if ``min_interval`` has passed (or ``force``).
+
+        Parameters
+        ----------
+        value : float
+            Current value of the tracked quantity.
+        extra : str
+            Text after the bar (e.g. ``"nfev=120"``).
+        force : bool
+            Redraw even if the last redraw was less than ``min_interval`` ago.
+
+        Examples
+        --------
+        A disabled bar writes nothing:
+
+        >>> import contextlib, io
+        >>> err = io.StringIO()
+        >>> with contextlib.redirect_stderr(err):
+        ...     ProgressBar("quiet", 0, 1, enabled=False).update(0.5, force=True)
+        >>> err.getvalue()
+        ''
+        """
         if not self.enabled:
             return
         now = time.perf_counter()
@@ -238,7 +278,27 @@ class ProgressBar:
         sys.stderr.flush()
 
     def close(self, value: float, status: str, extra: str = "") -> None:
-        """Draw the final state and end the line."""
+        """Draw the final state and end the line.
+
+        Parameters
+        ----------
+        value : float
+            Final value of the tracked quantity.
+        status : str
+            The run's status, written at the end of the line.
+        extra : str
+            Text between the bar and the status.
+
+        Examples
+        --------
+        >>> import contextlib, io
+        >>> err = io.StringIO()
+        >>> with contextlib.redirect_stderr(err):
+        ...     ProgressBar("demo", 0.0, 2.0, min_interval=60).close(1.5, "stalled", "nfev=9")
+        >>> last = err.getvalue().splitlines()[-1]   # the frame drawn by close
+        >>> "75.0% t=1.5/2" in last, last.endswith("nfev=9 stalled")
+        (True, True)
+        """
         if not self.enabled:
             return
         self.update(value, f"{extra} {status}".strip(), force=True)
@@ -251,28 +311,91 @@ class DenseFlow:
     """The parameters of an integrated flow at any time, from the solver's interpolants.
 
     ``Trajectory.at(t)`` calls this object.  It keeps the model so that the loss at an
-    arbitrary time can be evaluated too (:meth:`loss`).
+    arbitrary time can be evaluated too (:meth:`loss`).  :func:`integrate_flow` builds
+    it (in ``traj.dense``) unless called with ``dense_output=False``.
 
-    Attributes
+    Parameters
     ----------
     solution : scipy.integrate.OdeSolution
         The piecewise interpolant over the accepted steps (packed trainable vector).
     spec : gradflow.params.Params
         The packing layout (frozen parameters are re-attached on unpacking).
+    model : gradflow.Model
+        The model integrated, for :meth:`loss`.
+
+    Examples
+    --------
+    Calling the object gives the parameter dict at a time; on ``L = ½θ²``,
+    ``θ(t) = e^{−t}θ₀``:
+
+    >>> import numpy as np
+    >>> from gradflow.models.quadratic import Quadratic
+    >>> flow = integrate_flow(Quadratic([[1.0]]), {"theta": np.ones(1)}, (0, 2), rtol=1e-10)
+    >>> dense = flow.dense
+    >>> type(dense).__name__, dense.spec.trainable
+    ('DenseFlow', ('theta',))
+    >>> round(float(dense(1.0)["theta"][0]), 8), round(float(np.exp(-1.0)), 8)
+    (0.36787944, 0.36787944)
     """
 
     def __init__(self, solution: OdeSolution, spec: Params, model: Model):
         self.solution, self.spec, self.model = solution, spec, model
 
     def vector(self, t: float | np.ndarray) -> np.ndarray:
-        """The packed trainable vector at ``t`` (shape (n,), or (n, m) for m times)."""
+        """The packed trainable vector at ``t`` (shape (n,), or (n, m) for m times).
+
+        Parameters
+        ----------
+        t : float or ndarray, shape (m,)
+            Flow time(s) inside the integrated interval.
+
+        Returns
+        -------
+        ndarray, shape (n,) or (n, m)
+            The state (trainable entries only, in :class:`gradflow.params.Params` order);
+            one column per time when ``t`` is an array.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gradflow.models.quadratic import Quadratic
+        >>> model = Quadratic(np.diag([1.0, 2.0]))
+        >>> flow = integrate_flow(model, {"theta": np.ones(2)}, (0, 1), rtol=1e-10)
+        >>> states = flow.dense.vector(np.array([0.5, 1.0]))
+        >>> states.shape
+        (2, 2)
+        >>> bool(np.allclose(states.T, model.exact(np.array([0.5, 1.0]), np.ones(2)),
+        ...                  atol=1e-8))
+        True
+        """
         return self.solution(t)
 
     def __call__(self, t: float) -> dict[str, np.ndarray]:
         return {k: np.array(v) for k, v in self.spec.unpack(self.solution(float(t))).items()}
 
     def loss(self, t: float) -> float:
-        """The loss at flow time ``t``."""
+        """The loss at flow time ``t``.
+
+        Parameters
+        ----------
+        t : float
+            Flow time inside the integrated interval.
+
+        Returns
+        -------
+        float
+            ``L(θ(t))`` with ``θ(t)`` from the interpolant (one model evaluation).
+
+        Examples
+        --------
+        On ``L = ½θ²`` with ``θ₀ = 1`` the loss is ``½e^{−2t}``:
+
+        >>> import numpy as np
+        >>> from gradflow.models.quadratic import Quadratic
+        >>> flow = integrate_flow(Quadratic([[1.0]]), {"theta": np.ones(1)}, (0, 2), rtol=1e-10)
+        >>> round(flow.dense.loss(1.0), 8), round(0.5 * float(np.exp(-2.0)), 8)
+        (0.06766764, 0.06766764)
+        """
         return float(self.model.loss(self(t)))
 
 
@@ -284,6 +407,25 @@ class GradientField:
     negated trainable blocks straight into a fresh vector (one pass over the gradient).
     ``nfev`` counts the calls.  ``benchmarks/engine.py`` times this wrapper against a bare
     ``model.grad``.
+
+    Parameters
+    ----------
+    model : gradflow.Model
+        The model whose :meth:`~gradflow.Model.grad` is called.
+    spec : gradflow.params.Params
+        The packing layout of the state ``y``.
+
+    Examples
+    --------
+    On ``L = ½θᵀHθ`` the field is ``−Hθ``; a frozen block does not appear in it:
+
+    >>> import numpy as np
+    >>> from gradflow.models.quadratic import Quadratic
+    >>> from gradflow.params import Params
+    >>> model = Quadratic([[2.0, 1.0], [1.0, 3.0]])
+    >>> field = GradientField(model, Params({"theta": np.zeros(2)}))
+    >>> field(0.0, np.array([1.0, 1.0])).tolist(), field.nfev
+    ([-3.0, -4.0], 1)
     """
 
     def __init__(self, model: Model, spec: Params):
@@ -337,8 +479,40 @@ def _check_positive(value: object, argname: str, allow_none: bool = False) -> fl
 def check_params0(model: Model, params0: object, argname: str = "params0") -> dict:
     """Validate ``params0`` against the model's parameter names and shapes.
 
-    Returns the validated dict (float64, finite); raises ``TypeError``/``ValueError``
-    naming ``argname`` otherwise.
+    :func:`gradflow.params.validate_params` with the names and shapes of
+    :meth:`gradflow.Model.param_shapes`.
+
+    Parameters
+    ----------
+    model : gradflow.Model
+        The model the parameters are for.
+    params0 : object
+        The parameter dictionary to check.
+    argname : str
+        Name of the argument, used in error messages.
+
+    Returns
+    -------
+    dict of str to ndarray
+        The validated dict (float64, finite).
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a non-mapping, wrong dtype, wrong names or shapes, or non-finite values,
+        naming ``argname``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradflow.models.quadratic import Quadratic
+    >>> model = Quadratic(np.eye(2))
+    >>> check_params0(model, {"theta": np.ones(2)})["theta"].tolist()
+    [1.0, 1.0]
+    >>> check_params0(model, {"w": np.ones(2)})
+    Traceback (most recent call last):
+    ...
+    ValueError: params0 has the wrong names: missing ['theta'], unexpected ['w']; ...
     """
     return validate_params(params0, expected=model.param_shapes(), argname=argname)
 
@@ -407,8 +581,24 @@ def default_atol(init_vector: np.ndarray, rtol: float) -> float:
     ``atol ≤ 1e-3 · init_scale`` and makes the absolute part as tight as the relative part
     for components of the initial size.
 
+    Parameters
+    ----------
+    init_vector : ndarray, shape (n,)
+        The packed trainable initial parameters.
+    rtol : float
+        The relative tolerance of the run.
+
+    Returns
+    -------
+    float
+        ``min(rtol, 1e-3) × init_scale``.
+
+    Examples
+    --------
     >>> default_atol(np.full(4, 1e-6), rtol=1e-8)   # a 1e-6 initialisation
     1e-14
+    >>> default_atol(np.zeros(3), rtol=1e-2)        # all zero: scale 1, rtol capped at 1e-3
+    0.001
     """
     rms = float(np.sqrt(np.mean(init_vector**2))) if init_vector.size else 0.0
     scale = rms if rms > 0 else 1.0
@@ -565,8 +755,23 @@ def integrate_flow(
 
     Examples
     --------
+    On a quadratic with a non-diagonal Hessian the flow is ``θ(t) = expm(−Ht) θ₀``:
+
     >>> import numpy as np
+    >>> from scipy.linalg import expm
     >>> from gradflow.models.quadratic import Quadratic
+    >>> model = Quadratic.paper()            # eigenvalues 1 and 10, axes rotated by 30°
+    >>> theta0 = np.array([1.0, -0.5])
+    >>> traj = integrate_flow(model, {"theta": theta0}, (0, 1), rtol=1e-10,
+    ...                       t_eval=[0.0, 0.5, 1.0])
+    >>> traj.t.tolist(), traj.method
+    ([0.0, 0.5, 1.0], 'LSODA')
+    >>> exact = np.array([expm(-t * model.H) @ theta0 for t in traj.t])
+    >>> bool(np.allclose(traj.params["theta"], exact, rtol=0, atol=1e-9))
+    True
+
+    A terminal event stops the run where the loss falls to 0.01:
+
     >>> model = Quadratic(np.diag([1.0, 4.0]))
     >>> below = event(lambda t, p: model.loss(p) - 0.01, terminal=True, name="small")
     >>> traj = integrate_flow(model, {"theta": np.ones(2)}, (0, 10), events=[below])
