@@ -148,6 +148,23 @@ def attention_column_loss(
         ``∂ℓ_k/∂S[g, k]``.
     attn : ndarray, shape (n, G, K)
         Attention mass of each group.
+
+    Examples
+    --------
+    One column at ``S = 0`` with counts ``(2, 1, 1)`` and the target in row 0: the
+    attention is the count share, ``ℓ = ½[(1 − ½)² + ¼² + ¼²]``, the target derivative is
+    ``−2 attn_k ℓ`` and the column of derivatives sums to zero.
+
+    >>> import numpy as np
+    >>> counts = np.array([[2.0, 1.0, 1.0]])
+    >>> S, target = np.zeros((3, 1)), np.array([0])
+    >>> loss, dloss, attn = attention_column_loss(S, counts, counts**2, target)
+    >>> attn[0, :, 0].tolist(), float(loss[0, 0])
+    ([0.5, 0.25, 0.25], 0.1875)
+    >>> dloss[0, :, 0].tolist()          # [−2·½·0.1875, ¼(¼ + ½ − 0.375), same]
+    [-0.1875, 0.09375, 0.09375]
+    >>> abs(float(dloss.sum())) < 1e-15
+    True
     """
     cols = np.arange(S.shape[1])
     shift = S.real.max(axis=0)  # per column; softmax is shift-invariant
@@ -181,8 +198,24 @@ def imbalanced_p(K: int, p1: float = 0.5) -> np.ndarray:
 
     ``p_1 = p1`` and ``p_k = (1 − p1)/(K − 1)`` for ``k ≥ 2``.
 
+    Parameters
+    ----------
+    K : int
+        Number of features (``K ≥ 2``).
+    p1 : float
+        Probability of the dominant feature ``v_1``, in (0, 1); default 1/2 (spec A6).
+
+    Returns
+    -------
+    ndarray, shape (K,)
+        ``(p1, (1 − p1)/(K − 1), ..., (1 − p1)/(K − 1))``, summing to 1.
+
+    Examples
+    --------
     >>> imbalanced_p(3, 0.5).tolist()
     [0.5, 0.25, 0.25]
+    >>> float(imbalanced_p(10).sum())
+    1.0
     """
     K = _check_int(K, "K", 2)
     if not 0.0 < float(p1) < 1.0:
@@ -267,6 +300,7 @@ class ICLRegression(Model):
     Vf : ndarray, shape (K, d)
         The features as rows.
     p : ndarray, shape (K,)
+        The feature probabilities.
     X, y, x_query, y_query, w : ndarray
         Empirical mode only: tokens (M, N, d), labels (M, N), queries (M, d), targets (M,)
         and tasks (M, d).  ``token_ids`` (M, N) and ``query_ids`` (M,) are the feature
@@ -376,11 +410,34 @@ class ICLRegression(Model):
     def sample(self, rng: np.random.Generator, M: int) -> dict[str, np.ndarray]:
         """Draw ``M`` prompts: tokens, labels, queries, targets, tasks (spec §2).
 
+        Tokens and queries are features drawn i.i.d. with probabilities ``p``; each prompt
+        has its own task ``w ~ N(0, I_d)``, and the labels are ``y_i = <w, x_i>``,
+        ``y_q = <w, x_q>``.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Source of the draws.
+        M : int
+            Number of prompts.
+
         Returns
         -------
         dict
             ``X`` (M, N, d), ``y`` (M, N), ``x_query`` (M, d), ``y_query`` (M,),
             ``w`` (M, d), ``token_ids`` (M, N), ``query_ids`` (M,).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> m = ICLRegression(K=3, N=4, d=5, features="random")
+        >>> batch = m.sample(np.random.default_rng(0), 2)
+        >>> batch["X"].shape, batch["y"].shape, batch["x_query"].shape
+        ((2, 4, 5), (2, 4), (2, 5))
+        >>> bool(np.allclose(batch["y"], np.einsum("mnd,md->mn", batch["X"], batch["w"])))
+        True
+        >>> bool(np.allclose(batch["X"], m.Vf[batch["token_ids"]]))   # tokens are features
+        True
         """
         M = _check_int(M, "M", 1)
         token_ids = rng.choice(self.K, size=(M, self.N), p=self.p)
@@ -414,6 +471,26 @@ class ICLRegression(Model):
         empirical loss; balanced, or with ``p = (0.6, 0.1, 0.1, 0.1, 0.1)`` when
         ``imbalanced``.  The paper's d, K, N and p are unknown (spec §8 A8).  Train with
         ``gf.adam(model, Q0, **PAPER_ADAM)`` (lr 0.002, 400 steps).
+
+        Parameters
+        ----------
+        imbalanced : bool
+            Use ``p = (0.6, 0.1, 0.1, 0.1, 0.1)`` instead of the balanced ``p_k = 1/5``.
+        **overrides
+            Constructor arguments that replace the defaults above (e.g. ``M=50``).
+
+        Returns
+        -------
+        ICLRegression
+            The model, with its M training and ``M_test`` test prompts already drawn.
+
+        Examples
+        --------
+        >>> m = ICLRegression.paper(M=50, M_test=100)
+        >>> m.K, m.N, m.d, m.features, m.population, m.X.shape
+        (5, 30, 20, 'random', 'empirical', (50, 30, 20))
+        >>> ICLRegression.paper(imbalanced=True, M=10, M_test=10).p.tolist()
+        [0.6, 0.1, 0.1, 0.1, 0.1]
         """
         config: dict[str, Any] = {
             "K": 5,
@@ -429,7 +506,21 @@ class ICLRegression(Model):
         return cls(**config)
 
     def config(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-serialisable)."""
+        """Constructor arguments (JSON-serialisable).
+
+        Returns
+        -------
+        dict
+            ``K``, ``N``, ``p`` (None when balanced), ``d``, ``features``, ``population``,
+            ``M``, ``include_query``, ``seed``, ``M_test``: ``ICLRegression(**config)``
+            rebuilds the same model.
+
+        Examples
+        --------
+        >>> m = ICLRegression(K=3, N=4, p=[0.5, 0.25, 0.25], population="mean_field")
+        >>> m.config()["p"], ICLRegression(**m.config()).config() == m.config()
+        ([0.5, 0.25, 0.25], True)
+        """
         return {
             "K": self.K,
             "N": self.N,
@@ -444,7 +535,25 @@ class ICLRegression(Model):
         }
 
     def init_params(self, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
-        """``Q = 0`` (spec §3; deterministic, ``rng`` is unused): uniform attention."""
+        """``Q = 0`` (spec §3): every score is 0, so the attention is uniform.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator, optional
+            Unused: the initialisation is deterministic (accepted for the Model contract).
+
+        Returns
+        -------
+        dict
+            ``{"Q": zeros((d, d))}``.
+
+        Examples
+        --------
+        >>> m = ICLRegression(K=3, N=4, d=5)
+        >>> Q0 = m.init_params()
+        >>> Q0["Q"].shape, float(abs(Q0["Q"]).max())
+        ((5, 5), 0.0)
+        """
         return {"Q": np.zeros((self.d, self.d))}
 
     def _Q(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -453,15 +562,40 @@ class ICLRegression(Model):
 
     # --- population loss in feature space (spec §4.2, §5.3) -------------------------
     def S_of(self, Q: np.ndarray) -> np.ndarray:
-        """``S = Vf Q Vfᵀ``, ``S[m, k] = v_mᵀ Q v_k``."""
+        """The feature-space weights ``S = Vf Q Vfᵀ``, ``S[m, k] = v_mᵀ Q v_k`` (spec §3).
+
+        Parameters
+        ----------
+        Q : ndarray, shape (d, d)
+            Merged key-query matrix.
+
+        Returns
+        -------
+        ndarray, shape (K, K)
+            ``S``; column ``k`` holds the scores a query ``v_k`` gives each feature.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> m = ICLRegression(K=3, N=4, d=5, features="random")
+        >>> Q = np.arange(25.0).reshape(5, 5)
+        >>> S = m.S_of(Q)
+        >>> S.shape, bool(np.isclose(S[2, 0], m.Vf[2] @ Q @ m.Vf[0]))
+        ((3, 3), True)
+        """
         return self.Vf @ Q @ self.Vf.T
 
     def population_S(self, S: np.ndarray) -> tuple[complex | float, np.ndarray, dict]:
         """Population loss ``L(S) = Σ_k p_k E_c[ℓ_k]`` and ``∇_S L`` (spec §5.3).
 
-        Uses the counts of this model's mode (all count vectors for ``"exact"``, the mean
-        ``N p`` for ``"mean_field"``; empirical models use the exact counts when small
-        enough, else the mean field).
+        Uses the counts of this model's mode: all count vectors with their multinomial
+        weights for ``"exact"``, the mean ``N p`` for ``"mean_field"``; empirical models
+        use the mean field here.  Each column goes through :func:`attention_column_loss`.
+
+        Parameters
+        ----------
+        S : ndarray, shape (K, K)
+            Feature-space weights (see :meth:`S_of`); may be complex (complex step).
 
         Returns
         -------
@@ -470,6 +604,19 @@ class ICLRegression(Model):
             ``∂L/∂S[n, k] = p_k E_c[∂ℓ_k/∂S[n, k]]``.
         aux : dict
             ``feature_loss`` (K,) and ``attn`` (K, K), the count-expectations.
+
+        Examples
+        --------
+        At ``S = 0`` the mean-field attention is ``p`` and, balanced with K = 3, the loss is
+        ``½[(1 − ⅓)² + 2·(⅓)²] = ⅓``; every column of ``∇_S L`` sums to zero (spec §6.1).
+
+        >>> import numpy as np
+        >>> m = ICLRegression(K=3, N=30, population="mean_field")
+        >>> L, dS, aux = m.population_S(np.zeros((3, 3)))
+        >>> round(float(L), 12), aux["attn"][0].round(4).tolist()
+        (0.333333333333, [0.3333, 0.3333, 0.3333])
+        >>> bool(np.all(np.diag(dS) < 0)), bool(np.allclose(dS.sum(axis=0), 0))
+        (True, True)
         """
         counts, counts_sq, weights = self._population_counts()
         loss, dloss, attn = attention_column_loss(
@@ -525,7 +672,33 @@ class ICLRegression(Model):
 
     # --- the contract ----------------------------------------------------------------
     def loss_and_grad(self, params: Mapping[str, np.ndarray]) -> tuple[float, dict[str, Any]]:
-        """Loss and hand gradient ``∇_Q L`` (population: ``Vfᵀ ∇_S L Vf``, spec §5.3)."""
+        """Loss and hand gradient ``∇_Q L`` (spec §5.1; population: ``Vfᵀ ∇_S L Vf``, §5.3).
+
+        Parameters
+        ----------
+        params : dict
+            ``{"Q": ndarray (d, d)}``, real or complex.
+
+        Returns
+        -------
+        loss : float
+            ``L(Q)`` (complex for a complex ``Q``).
+        grads : dict
+            ``{"Q": ∇_Q L}``, shape (d, d).
+
+        Examples
+        --------
+        The gradient against a central difference, on random features:
+
+        >>> import numpy as np
+        >>> m = ICLRegression(K=3, N=4, d=4, features="random", p=[0.5, 0.3, 0.2])
+        >>> Q = np.random.default_rng(0).standard_normal((4, 4))
+        >>> L, g = m.loss_and_grad({"Q": Q})
+        >>> E = np.zeros((4, 4)); E[1, 2] = 1e-6
+        >>> fd = (m.loss({"Q": Q + E}) - m.loss({"Q": Q - E})) / 2e-6
+        >>> bool(abs(fd - g["Q"][1, 2]) < 1e-8)
+        True
+        """
         Q = self._Q(params)
         if self.population == "empirical":
             L, dQ, _ = self._empirical(Q)
@@ -535,17 +708,80 @@ class ICLRegression(Model):
         return (float(L) if np.isrealobj(L) else L), {"Q": dQ}
 
     def loss(self, params: Mapping[str, np.ndarray]) -> float:
-        """The loss (population or empirical, per ``population``)."""
+        """The loss (population or empirical, per ``population``; spec §4.2, §4.3).
+
+        Parameters
+        ----------
+        params : dict
+            ``{"Q": ndarray (d, d)}``.
+
+        Returns
+        -------
+        float
+            ``½ E (ŷ − y_q)²`` (population modes) or ``1/(2M) Σ_j r_j²`` (empirical).
+
+        Examples
+        --------
+        Mean field at ``Q = 0``, balanced K = 3: ``½[(1 − ⅓)² + 2·(⅓)²] = ⅓``.
+
+        >>> m = ICLRegression(K=3, N=30, population="mean_field")
+        >>> round(m.loss(m.init_params()), 12)
+        0.333333333333
+        """
         return self.loss_and_grad(params)[0]
 
     def grad(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Hand gradient ``{"Q": ∇_Q L}``."""
+        """Hand gradient ``{"Q": ∇_Q L}`` (spec §5).
+
+        Parameters
+        ----------
+        params : dict
+            ``{"Q": ndarray (d, d)}``.
+
+        Returns
+        -------
+        dict
+            ``{"Q": ∇_Q L}``, shape (d, d).
+
+        Examples
+        --------
+        At ``Q = 0`` in the standard basis, ``∇_Q L = ∇_S L``: the diagonal (``A_k``) is
+        negative, so gradient descent raises each ``A_k``, and columns sum to zero.
+
+        >>> import numpy as np
+        >>> m = ICLRegression(K=3, N=4)
+        >>> G = m.grad(m.init_params())["Q"]
+        >>> bool(np.all(np.diag(G) < 0)), bool(np.allclose(G.sum(axis=0), 0))
+        (True, True)
+        """
         return self.loss_and_grad(params)[1]
 
     def observables(self, params: Mapping[str, np.ndarray]) -> dict[str, Any]:
         """``S``, ``attn``, ``attn_target``, ``feature_loss``, ``A``, ``B``, ``column_sum``.
 
         See the class docstring; empirical mode adds ``test_attn``, ``test_feature_loss``.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"Q": ndarray (d, d)}``.
+
+        Returns
+        -------
+        dict
+            The observables by name (arrays of the shapes listed in the class docstring).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> m = ICLRegression(K=3, N=30, population="mean_field")
+        >>> obs = m.observables({"Q": np.diag([1.0, 0.0, 0.0])})
+        >>> sorted(obs)
+        ['A', 'B', 'S', 'attn', 'attn_target', 'column_sum', 'feature_loss']
+        >>> obs["A"].tolist(), obs["column_sum"].tolist()
+        ([1.0, 0.0, 0.0], [1.0, 0.0, 0.0])
+        >>> round(float(obs["attn_target"][0]), 4)      # e/(e + 2)
+        0.5761
         """
         Q = self._Q(params)
         S = self.S_of(Q)
@@ -580,7 +816,33 @@ class ICLRegression(Model):
 
     # --- phase boundaries as flow events (spec §7.4) ---------------------------------
     def attention_event(self, k: int, level: float = 0.5, name: str | None = None) -> Callable:
-        """Event ``attn_target[k] = level``, rising: end of the plateau (spec §7.4)."""
+        """Event ``attn_target[k] = level``, rising: end of the plateau (spec §7.4).
+
+        Parameters
+        ----------
+        k : int
+            Query feature.
+        level : float
+            Attention level; 1/2 is the end of phase I.
+        name : str, optional
+            Event name in ``traj.events``; default ``"attn_{k}={level}"``.
+
+        Returns
+        -------
+        callable
+            A :func:`gradflow.flow.event` ``g(t, params) = attn[k, k] − level``, direction +1.
+
+        Examples
+        --------
+        The flow's event against the closed-form mean-field time (:func:`phase1_time`):
+
+        >>> import gradflow as gf
+        >>> m = ICLRegression(K=3, N=30, population="mean_field")
+        >>> flow = gf.integrate_flow(m, m.init_params(), (0, 10), rtol=1e-10, atol=1e-12,
+        ...                          events=[m.attention_event(0)])
+        >>> round(flow.event_time("attn_0=0.5"), 6), round(phase1_time(3), 6)
+        (6.605922, 6.605922)
+        """
         from gradflow.flow import event
 
         def g(t: float, params: Mapping[str, np.ndarray]) -> float:
@@ -590,7 +852,29 @@ class ICLRegression(Model):
         return event(g, direction=1, name=name or f"attn_{k}={level:g}")
 
     def feature_loss_event(self, k: int, eps: float, name: str | None = None) -> Callable:
-        """Event ``L_k = eps``, falling (time to ε-error for query feature k)."""
+        """Event ``L_k = eps``, falling (time to ε-error for query feature k).
+
+        Parameters
+        ----------
+        k : int
+            Query feature.
+        eps : float
+            Level of the per-feature error ``L_k``.
+        name : str, optional
+            Event name; default ``"L_{k}={eps}"``.
+
+        Returns
+        -------
+        callable
+            A :func:`gradflow.flow.event` ``g(t, params) = L_k − eps``, direction −1.
+
+        Examples
+        --------
+        >>> m = ICLRegression(K=3, N=30, population="mean_field")
+        >>> ev = m.feature_loss_event(0, 0.01)
+        >>> ev.name, ev.direction, round(ev(0.0, m.init_params()), 6)   # L_k(0) = 1/3
+        ('L_0=0.01', -1, 0.323333)
+        """
         from gradflow.flow import event
 
         def g(t: float, params: Mapping[str, np.ndarray]) -> float:
@@ -600,7 +884,35 @@ class ICLRegression(Model):
         return event(g, direction=-1, name=name or f"L_{k}={eps:g}")
 
     def crossing_event(self, k: int, n: int, name: str | None = None) -> Callable:
-        """Event ``attn[n, k] = attn[k, k]``, attention on feature n falling below the target's."""
+        """Event ``attn[n, k] = attn[k, k]``, attention on feature n falling below the target's.
+
+        For an under-represented query ``k`` and the dominant feature ``n`` this is the end
+        of phase II (spec §7.4).
+
+        Parameters
+        ----------
+        k : int
+            Query feature.
+        n : int
+            The off-target feature whose attention is compared.
+        name : str, optional
+            Event name; default ``"attn_{n},{k}=attn_{k},{k}"``.
+
+        Returns
+        -------
+        callable
+            A :func:`gradflow.flow.event` ``g = attn[n, k] − attn[k, k]``, direction −1.
+
+        Examples
+        --------
+        At ``Q = 0`` the attention is ``p``: the dominant feature (1/2) is ahead of
+        query 1's own feature (1/6).
+
+        >>> m = ICLRegression(K=4, N=30, p=imbalanced_p(4), population="mean_field")
+        >>> ev = m.crossing_event(1, 0)
+        >>> ev.name, round(ev(0.0, m.init_params()), 6)
+        ('attn_0,1=attn_1,1', 0.333333)
+        """
         from gradflow.flow import event
 
         def g(t: float, params: Mapping[str, np.ndarray]) -> float:
@@ -610,7 +922,36 @@ class ICLRegression(Model):
         return event(g, direction=-1, name=name or f"attn_{n},{k}=attn_{k},{k}")
 
     def peak_event(self, k: int, n: int, name: str | None = None) -> Callable:
-        """Event ``dB_{k,n}/dt = 0``, falling: the off-target weight ``B_{k,n}`` peaks."""
+        """Event ``dB_{k,n}/dt = 0``, falling: the off-target weight ``B_{k,n}`` peaks.
+
+        With ``n`` neither ``k`` nor the dominant feature, ``B_{k,n}`` is the weight ``C``
+        whose peak ends phase I of an under-represented query (spec §7.4).
+
+        Parameters
+        ----------
+        k : int
+            Query feature (column of ``S``).
+        n : int
+            Off-target feature (row of ``S``).
+        name : str, optional
+            Event name; default ``"B_{k},{n} peak"``.
+
+        Returns
+        -------
+        callable
+            A :func:`gradflow.flow.event` ``g = −∂L/∂S[n, k]`` (the flow's rate of
+            ``B_{k,n}``), direction −1.
+
+        Examples
+        --------
+        With K = 10 and p_1 = 1/2, ``C`` rises at ``Q = 0`` (spec §6.3: ``Σ p_m² > ρ + q``),
+        so the event function starts positive:
+
+        >>> m = ICLRegression(K=10, N=30, p=imbalanced_p(10), population="mean_field")
+        >>> ev = m.peak_event(1, 2)
+        >>> ev.name, ev(0.0, m.init_params()) > 0
+        ('B_1,2 peak', True)
+        """
         from gradflow.flow import event
 
         def g(t: float, params: Mapping[str, np.ndarray]) -> float:
@@ -627,6 +968,28 @@ class ICLRegression(Model):
         peaks), ``"attn_dom=attn_k"``, ``"attn_k=1/2"``; for a balanced or dominant column
         phase I ends at ``"attn_k=1/2"``.  ``"L_k=eps"`` marks convergence.  These are the
         spec's operational definitions, not the paper's (unverified) thresholds.
+
+        Parameters
+        ----------
+        k : int
+            Query feature.
+        dominant : int
+            Index of the dominant feature (imbalanced models).
+        eps : float
+            Level of ``L_k`` for the ``"L_k=eps"`` event.
+
+        Returns
+        -------
+        list of callable
+            :func:`gradflow.flow.event` functions, in the order the phases end.
+
+        Examples
+        --------
+        >>> m = ICLRegression(K=4, N=30, p=imbalanced_p(4), population="mean_field")
+        >>> [e.name for e in m.phase_events(1)]
+        ['C peak', 'attn_dom=attn_k', 'attn_k=1/2', 'L_k=eps']
+        >>> [e.name for e in m.phase_events(0)]          # the dominant query: one phase
+        ['attn_k=1/2', 'L_k=eps']
         """
         events = [
             self.attention_event(k, 0.5, "attn_k=1/2"),
@@ -649,8 +1012,37 @@ class ICLRegression(Model):
 class ReducedSolution:
     """Solution of a reduced ODE: times, states, observables and event times.
 
-    ``events[name]`` is the first time the event fired (``nan`` if it did not);
-    ``sol`` is SciPy's dense interpolant (``sol(t)`` gives the state).
+    Returned by ``solve`` of :class:`SymmetricColumn` and :class:`UnderrepresentedColumn`.
+
+    Parameters
+    ----------
+    t : ndarray, shape (n,)
+        Sample times (GD iterations of step η; flow time when η = 1).
+    y : ndarray, shape (n, dim)
+        States at those times, one row per time (columns named by ``names``).
+    names : tuple of str
+        Names of the state components: ``("A",)`` or ``("A", "B1")``.
+    observables : dict
+        ``loss`` (n,), the per-feature error ``L_k``; ``attn`` (G, n), the expected
+        attention of each group (target first); ``scores`` (G, n), the group scores.
+    events : dict
+        First time each event fired (``nan`` if it did not).
+    status : int
+        :func:`scipy.integrate.solve_ivp`'s status (0: reached ``t_end``).
+    message : str
+        Its message.
+    nfev : int
+        Right-hand-side evaluations.
+    sol : callable, optional
+        SciPy's dense interpolant: ``sol(t)`` gives the state at any ``t``.
+
+    Examples
+    --------
+    >>> sol = SymmetricColumn(5, 30, population="mean_field").solve(50.0)
+    >>> sol.names, sol.y.shape[1], sol.status
+    (('A',), 1, 0)
+    >>> round(sol.events["attn_k=1/2"], 3)        # = phase1_time(5)
+    31.608
     """
 
     t: np.ndarray
@@ -786,7 +1178,8 @@ class _ReducedColumn:
         The phase boundaries are solve_ivp events, their first crossing times in
         ``ReducedSolution.events``: ``"attn_k=1/2"`` and ``"L_k=eps"`` (``L_k = eps``), and
         for :class:`UnderrepresentedColumn` also ``"C peak"`` (the other off-target weights
-        stop rising) and ``"attn_1=attn_k"`` (spec §7.4).  Times are ``η × iterations``.
+        stop rising) and ``"attn_1=attn_k"`` (spec §7.4).  The right-hand side carries the
+        factor η, so times count GD iterations of step η (with η = 1, the flow time).
         Defaults follow spec §6.1b (LSODA, rtol 1e-10, atol 1e-12).
         """
         if not float(t_end) > 0:
@@ -840,19 +1233,42 @@ class SymmetricColumn(_ReducedColumn):
         dA/dt    = η p Σ_c Bin(c; N, p) attn_k [(1 − attn_k)² + e^{2B} E[R|c]/Z²]
 
     ``population="mean_field"`` uses the mean counts and drops the O(1/N) term of E[R].
+    The methods ``evaluate``, ``rhs`` and ``solve`` (events ``"attn_k=1/2"``,
+    ``"L_k=eps"``) are shared with :class:`UnderrepresentedColumn`.
 
     Parameters
     ----------
-    K, N : int
-    p : float
-        Probability of the query's own feature (balanced: ``1/K``).
+    K : int
+        Number of features (``K ≥ 2``).
+    N : int
+        Prompt length.
+    p : float, optional
+        Probability of the query's own feature; default ``1/K`` (balanced).  The other
+        K−1 features share ``1 − p`` equally.
     population : {"exact", "mean_field"}
+        Exact binomial sum over ``c``, or the mean counts ``N p``.
     include_query : bool
+        The query attends to itself (spec §8 A1).
     eta : float
-        Learning rate: time is ``η × iterations`` of GD (rates are multiplied by η).
+        Learning rate η: the right-hand side is multiplied by η, so ``t`` counts GD
+        iterations of step η (with the default η = 1, ``t`` is also the flow time of
+        :class:`ICLRegression`).
     prune : float
         Drop binomial terms below ``prune × max`` (default 1e-16; their total mass is below
         ``(N+1)·1e-16·max``, so the sums stay exact to round-off).  0 keeps all.
+
+    Examples
+    --------
+    The mean-field column reaches ``attn_k = 1/2`` at the closed-form time; at finite N the
+    exact binomial sum is a little slower (balanced K = 10, N = 200: spec §6.5 quotes
+    the GD side of this, η·iterations = 147 at η = 0.5).
+
+    >>> mf = SymmetricColumn(10, 200, population="mean_field").solve(300.0)
+    >>> round(mf.events["attn_k=1/2"], 2), round(phase1_time(10), 2)
+    (143.79, 143.79)
+    >>> exact = SymmetricColumn(10, 200).solve(300.0)
+    >>> round(exact.events["attn_k=1/2"], 1)
+    146.8
     """
 
     names = ("A",)
@@ -878,6 +1294,24 @@ class SymmetricColumn(_ReducedColumn):
         self._build_counts()
 
     def scores(self, y: np.ndarray) -> np.ndarray:
+        """Group scores ``(A, B)`` with ``B = −A/(K−1)`` (conservation, spec §6.1).
+
+        Parameters
+        ----------
+        y : ndarray, shape (1, P)
+            ``P`` states ``A``.
+
+        Returns
+        -------
+        ndarray, shape (2, P)
+            Score of the target group (``A``) and of each off-target feature (``B``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> SymmetricColumn(10, 20).scores(np.array([[9.0]])).ravel().tolist()
+        [9.0, -1.0]
+        """
         A = y[0]
         return np.stack([A, -A / (self.K - 1)])
 
@@ -892,11 +1326,16 @@ class UnderrepresentedColumn(_ReducedColumn):
         dA/dt   =  η q E[attn_k((1 − attn_k)² + attn_1² + T)]
         dB1/dt  = −η q E[attn_1(attn_1 + attn_k − Σ2)],   T = e^{2C} E[R'|r]/Z²
 
+    Besides ``solve`` (events ``"C peak"``, ``"attn_1=attn_k"``, ``"attn_k=1/2"``,
+    ``"L_k=eps"``), :meth:`field` and :meth:`phase` evaluate the vector field and the
+    phase on grids of states, for phase portraits.
+
     Parameters
     ----------
     K : int
-        ``K ≥ 3``.
+        Number of features, ``K ≥ 3``.
     N : int
+        Prompt length.
     p1 : float
         Dominant probability π.
     q : float, optional
@@ -904,6 +1343,15 @@ class UnderrepresentedColumn(_ReducedColumn):
         features share ``1 − q − p1`` equally.
     population, include_query, eta, prune
         As in :class:`SymmetricColumn`.
+
+    Examples
+    --------
+    The four phase boundaries of spec §7.4 (mean field, K = 10, p_1 = 1/2; the spec's
+    table: 86.8, 197, 321):
+
+    >>> sol = UnderrepresentedColumn(10, 100, population="mean_field").solve(400.0)
+    >>> [round(sol.events[n], 1) for n in ("C peak", "attn_1=attn_k", "attn_k=1/2")]
+    [86.9, 197.0, 320.0]
     """
 
     names = ("A", "B1")
@@ -931,11 +1379,55 @@ class UnderrepresentedColumn(_ReducedColumn):
         self._build_counts()
 
     def scores(self, y: np.ndarray) -> np.ndarray:
+        """Group scores ``(A, B1, C)`` with ``C = −(A + B1)/(K−2)`` (spec §6.3).
+
+        Parameters
+        ----------
+        y : ndarray, shape (2, P)
+            ``P`` states ``(A, B1)``.
+
+        Returns
+        -------
+        ndarray, shape (3, P)
+            Scores of the query's own feature, the dominant feature and each of the other
+            K−2 features.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> UnderrepresentedColumn(4, 9).scores(np.array([[1.0], [-0.5]])).ravel().tolist()
+        [1.0, -0.5, -0.25]
+        """
         A, B1 = y[0], y[1]
         return np.stack([A, B1, -(A + B1) / (self.K - 2)])
 
     def field(self, A: np.ndarray, B1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Vector field ``(dA/dt, dB1/dt)`` on arrays of states (for phase portraits)."""
+        """Vector field ``(dA/dt, dB1/dt)`` on arrays of states (for phase portraits).
+
+        Parameters
+        ----------
+        A : array_like
+            Values of ``A_k``.
+        B1 : array_like
+            Values of ``B_{k,1}``, broadcast against ``A``.
+
+        Returns
+        -------
+        dA, dB1 : ndarray
+            The rates, of the broadcast shape.
+
+        Examples
+        --------
+        At ``S = 0``, the mean-field initial rates of spec §6.3: ``dA/dt = q²((1 − q)² +
+        Σ_{m≠k} p_m²) = 7/1944`` and ``dB1/dt = −qπ(π + q − Σ_m p_m²) = −1/129.6`` for
+        K = 10, π = 1/2, q = 1/18: ``B1`` falls about twice as fast as ``A`` rises.
+
+        >>> import numpy as np
+        >>> col = UnderrepresentedColumn(10, 100, population="mean_field")
+        >>> dA, dB1 = col.field(np.zeros(2), np.zeros(2))
+        >>> dA.shape, round(float(dA[0]) * 1944, 9), round(float(dB1[0]) * 129.6, 9)
+        ((2,), 7.0, -1.0)
+        """
         A, B1 = np.broadcast_arrays(np.asarray(A, float), np.asarray(B1, float))
         rate = self.evaluate(np.stack([A, B1]))["rate"]
         return rate[0], rate[1]
@@ -945,6 +1437,25 @@ class UnderrepresentedColumn(_ReducedColumn):
 
         I: C rising; II: C falling, ``attn_1 > attn_k``; III: ``attn_1 ≤ attn_k`` and
         ``attn_k < 1/2``; IV: ``attn_k ≥ 1/2``.
+
+        Parameters
+        ----------
+        A : array_like
+            Values of ``A_k``.
+        B1 : array_like
+            Values of ``B_{k,1}``, broadcast against ``A``.
+
+        Returns
+        -------
+        ndarray of int
+            The phase, 1 to 4, of each state.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> col = UnderrepresentedColumn(10, 100, population="mean_field")
+        >>> col.phase(np.array([0.0, 1.0, 2.0, 4.0]), np.array([0.0, -1.0, -1.5, -2.0])).tolist()
+        [1, 2, 3, 4]
         """
         A, B1 = np.broadcast_arrays(np.asarray(A, float), np.asarray(B1, float))
         ev = self.evaluate(np.stack([A, B1]))
@@ -979,8 +1490,33 @@ def mean_field_time(u: Any, K: int, p: float | None = None, eta: float = 1.0) ->
 
     and ``attn_k = u/(u+b)``, ``ℓ_k = κ b²/(2(u+b)²)``.
 
+    Parameters
+    ----------
+    u : float or array_like
+        ``u = e^{A−B} ≥ 1`` (1 at ``Q = 0``).
+    K : int
+        Number of features.
+    p : float, optional
+        Probability of the query's own feature; default ``1/K`` (balanced).
+    eta : float
+        Learning rate η: the time is in GD iterations of step η (flow time when η = 1).
+
+    Returns
+    -------
+    ndarray
+        ``t(u)``, of the shape of ``u``.
+
+    Raises
+    ------
+    ValueError
+        If some ``u < 1``.
+
+    Examples
+    --------
     >>> round(float(mean_field_time(4.0, K=5)), 2)     # balanced K = 5: attn_k = 1/2
     31.61
+    >>> mean_field_time([1.0, 9.0], K=10).round(3).tolist()   # K = 10: attn_k = 1/10, 1/2
+    [0.0, 143.793]
     """
     K = _check_int(K, "K", 2)
     p = 1.0 / K if p is None else float(p)
@@ -994,7 +1530,35 @@ def mean_field_time(u: Any, K: int, p: float | None = None, eta: float = 1.0) ->
 
 
 def phase1_time(K: int, p: float | None = None, eta: float = 1.0) -> float:
-    """Mean-field time to ``attn_k = 1/2`` (``u = b``): the end of phase I (spec §7.3 L2)."""
+    """Mean-field time to ``attn_k = 1/2`` (``u = b``): the end of phase I (spec §7.3 L2).
+
+    ``t(b)`` of :func:`mean_field_time`; 0 when ``p ≥ 1/2`` (the attention starts at or
+    above 1/2).
+
+    Parameters
+    ----------
+    K : int
+        Number of features.
+    p : float, optional
+        Probability of the query's own feature; default ``1/K`` (balanced).
+    eta : float
+        Learning rate η (time in GD iterations of step η; flow time when η = 1).
+
+    Returns
+    -------
+    float
+        The time ``T_I``.
+
+    Examples
+    --------
+    The spec's L2 table (η = 1): 31.61, 143.79, 544.64 for K = 5, 10, 20, and
+    ``T_I/K²`` drifting down from 1.44 (the ``1 + O(log K / K)`` factor):
+
+    >>> [round(phase1_time(K), 2) for K in (5, 10, 20)]
+    [31.61, 143.79, 544.64]
+    >>> round(phase1_time(10) / 10**2, 2), round(phase1_time(20, eta=2.0), 2)
+    (1.44, 272.32)
+    """
     p_ = 1.0 / K if p is None else float(p)
     return float(mean_field_time(max((1 - p_) / p_, 1.0), K, p_, eta))
 
@@ -1002,7 +1566,34 @@ def phase1_time(K: int, p: float | None = None, eta: float = 1.0) -> float:
 def time_to_feature_loss(eps: float, K: int, p: float | None = None, eta: float = 1.0) -> float:
     """Mean-field time to ``L_k = eps`` in a symmetric column (spec §7.3 L3).
 
-    ``u_ε + b = b sqrt(κ/(2ε))``.
+    ``t(u_ε)`` of :func:`mean_field_time` with ``u_ε + b = b sqrt(κ/(2ε))``.
+
+    Parameters
+    ----------
+    eps : float
+        Level of the per-feature error ``L_k``.
+    K : int
+        Number of features.
+    p : float, optional
+        Probability of the query's own feature; default ``1/K``.  ``p = p_1`` gives the
+        dominant column of the imbalanced model (spec L5).
+    eta : float
+        Learning rate η (time in GD iterations of step η; flow time when η = 1).
+
+    Returns
+    -------
+    float
+        The time at which ``L_k = eps``.
+
+    Examples
+    --------
+    Spec L3 (balanced, K = 10: 2810.5) and L5 (dominant, p_1 = 1/2: 533 for K = 10,
+    590 for K = 80, nearly independent of K):
+
+    >>> round(time_to_feature_loss(1e-3, 10), 1)
+    2810.5
+    >>> round(time_to_feature_loss(1e-3, 10, 0.5), 1), round(time_to_feature_loss(1e-3, 80, 0.5), 1)
+    (533.3, 589.6)
     """
     p_ = 1.0 / K if p is None else float(p)
     kappa, b = K / (K - 1), (1 - p_) / p_
