@@ -64,14 +64,44 @@ _EPS = np.finfo(np.float64).eps
 
 
 class GradientCheckError(AssertionError):
-    """A gradient check failed; the message is the readable report."""
+    """A gradient check failed; the message is the readable report.
+
+    A subclass of ``AssertionError``, so that a test calling :func:`check_model` reports
+    a failed assertion with the whole table.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradflow.model import Model
+    >>> class Wrong(Model):
+    ...     name, citation = "wrong", "none"
+    ...     def init_params(self, rng):
+    ...         return {"a": rng.standard_normal(2), "b": rng.standard_normal(2)}
+    ...     def loss(self, p):
+    ...         return np.sum(p["a"] ** 2 * p["b"])
+    ...     def grad(self, p):  # the derivative in b is off by 1 %
+    ...         return {"a": 2 * p["a"] * p["b"], "b": 1.01 * p["a"] ** 2}
+    >>> model = Wrong()
+    >>> try:
+    ...     check_model(model)
+    ... except GradientCheckError as err:
+    ...     lines = str(err).splitlines()
+    >>> lines[0]
+    'check_model(wrong): FAILED'
+    >>> [line.split(":")[0].strip() for line in lines if line.startswith("  ")][:2]
+    ['b', 'b']
+    >>> issubclass(GradientCheckError, AssertionError)
+    True
+    """
 
 
 @dataclass
 class BlockCheck:
     """Checks of one parameter block.
 
-    Attributes
+    A dataclass: each parameter is stored as an attribute of the same name.
+
+    Parameters
     ----------
     block : str
         Parameter name.
@@ -91,6 +121,28 @@ class BlockCheck:
         is linear along the direction to round-off).
     problems : list of str
         What failed, in words.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradflow.model import Model
+    >>> class Wrong(Model):
+    ...     name, citation = "wrong", "none"
+    ...     def init_params(self, rng):
+    ...         return {"a": rng.standard_normal(2), "b": rng.standard_normal(2)}
+    ...     def loss(self, p):
+    ...         return np.sum(p["a"] ** 2 * p["b"])
+    ...     def grad(self, p):  # the derivative in b is off by 1 %
+    ...         return {"a": 2 * p["a"] * p["b"], "b": 1.01 * p["a"] ** 2}
+    >>> model = Wrong()
+    >>> report = check_gradient(model, model.init_params(np.random.default_rng(0)))
+    >>> a, b = report.blocks
+    >>> a.block, a.ok, bool(a.central_diff < 1e-9), bool(a.complex_step < 1e-12)
+    ('a', True, True, True)
+    >>> b.block, b.ok, round(b.taylor_slopes[-1], 2)
+    ('b', False, 1.0)
+    >>> b.problems[0]
+    'directional derivative differs from central differences by ...e-03 (relative; ...)'
     """
 
     block: str
@@ -112,7 +164,9 @@ class BlockCheck:
 class PairCheck:
     """Symmetry of the finite-difference Hessian between two blocks.
 
-    Attributes
+    A dataclass: each parameter is stored as an attribute of the same name.
+
+    Parameters
     ----------
     blocks : tuple of str
         The pair ``(a, b)`` (``a == b`` checks symmetry inside one block).
@@ -123,6 +177,28 @@ class PairCheck:
         (nan when the model has no hvp or for ``a != b``).
     problems : list of str
         What failed, in words.
+
+    Examples
+    --------
+    A hand gradient that is not the gradient of any loss has a non-symmetric Jacobian;
+    the pair of blocks names where:
+
+    >>> import numpy as np
+    >>> from gradflow.model import Model
+    >>> class Wrong(Model):
+    ...     name, citation = "wrong", "none"
+    ...     def init_params(self, rng):
+    ...         return {"a": rng.standard_normal(2), "b": rng.standard_normal(2)}
+    ...     def loss(self, p):
+    ...         return np.sum(p["a"] ** 2 * p["b"])
+    ...     def grad(self, p):  # the derivative in b is off by 1 %
+    ...         return {"a": 2 * p["a"] * p["b"], "b": 1.01 * p["a"] ** 2}
+    >>> model = Wrong()
+    >>> report = check_gradient(model, model.init_params(np.random.default_rng(0)))
+    >>> [(p.blocks, p.ok) for p in report.pairs]
+    [(('a', 'a'), True), (('a', 'b'), False), (('b', 'b'), True)]
+    >>> round(report.pairs[1].asymmetry, 3)
+    0.005
     """
 
     blocks: tuple[str, str]
@@ -138,7 +214,45 @@ class PairCheck:
 
 @dataclass
 class GradientReport:
-    """Result of :func:`check_gradient`; ``str(report)`` is a readable table."""
+    """Result of :func:`check_gradient`; ``str(report)`` is a readable table.
+
+    A dataclass: each parameter is stored as an attribute of the same name.
+
+    Parameters
+    ----------
+    model : str
+        The model's ``name``.
+    where : str
+        Where the gradient was checked, in words (the table's header).
+    loss : float
+        The loss at that point.
+    blocks : list of BlockCheck
+        One per checked block.
+    pairs : list of PairCheck
+        One per pair of checked blocks (empty when the symmetry check was not run).
+    notes : list of str
+        Remarks that are not failures (e.g. the complex step was not run).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradflow.model import Model
+    >>> class Wrong(Model):
+    ...     name, citation = "wrong", "none"
+    ...     def init_params(self, rng):
+    ...         return {"a": rng.standard_normal(2), "b": rng.standard_normal(2)}
+    ...     def loss(self, p):
+    ...         return np.sum(p["a"] ** 2 * p["b"])
+    ...     def grad(self, p):  # the derivative in b is off by 1 %
+    ...         return {"a": 2 * p["a"] * p["b"], "b": 1.01 * p["a"] ** 2}
+    >>> model = Wrong()
+    >>> report = check_gradient(model, model.init_params(np.random.default_rng(0)),
+    ...                         where="a test point")
+    >>> report.ok, report.failing
+    (False, ['b', 'a/b'])
+    >>> print(str(report).splitlines()[0])
+    gradient check of wrong at a test point (loss ...)
+    """
 
     model: str
     where: str
@@ -192,7 +306,40 @@ class GradientReport:
 
 @dataclass
 class ModelReport:
-    """Result of :func:`check_model`: structural problems and the gradient reports."""
+    """Result of :func:`check_model`: structural problems and the gradient reports.
+
+    A dataclass: each parameter is stored as an attribute of the same name.
+
+    Parameters
+    ----------
+    model : str
+        The model's ``name``.
+    structure : list of str
+        Broken rules of the :class:`gradflow.Model` contract, in words.
+    gradients : list of GradientReport
+        The gradient checks (none while a structural rule fails).
+
+    Examples
+    --------
+    A model whose ``grad`` misses a key breaks the contract; the gradient is then not
+    checked at all:
+
+    >>> import numpy as np
+    >>> from gradflow.model import Model
+    >>> class Incomplete(Model):
+    ...     name, citation = "incomplete", "none"
+    ...     def init_params(self, rng):
+    ...         return {"a": np.ones(2), "b": np.ones(2)}
+    ...     def loss(self, p):
+    ...         return np.sum(p["a"] * p["b"])
+    ...     def grad(self, p):
+    ...         return {"a": p["b"].copy()}
+    >>> report = check_model(Incomplete(), raise_on_failure=False)
+    >>> report.ok, report.gradients
+    (False, [])
+    >>> report.structure[0]
+    "grad keys ['a'] differ from parameter keys ['a', 'b']"
+    """
 
     model: str
     structure: list[str]
@@ -278,6 +425,11 @@ def check_gradient(
     -------
     GradientReport
         Per-block and per-pair results; ``report.ok`` says whether all passed.
+
+    Raises
+    ------
+    ValueError
+        If ``directions < 1`` or ``blocks`` names something that is not a parameter.
 
     Examples
     --------
@@ -618,6 +770,49 @@ def check_model(
     GradientCheckError
         When a check fails (and ``raise_on_failure``); the message names the failing
         block or pair.
+    TypeError
+        If ``model`` is not a :class:`gradflow.Model`.
+
+    Examples
+    --------
+    A two-block model, right and then with the gradient of ``W_V`` off by 1 %:
+
+    >>> import numpy as np
+    >>> from gradflow.model import Model
+    >>> class Bilinear(Model):
+    ...     name, citation, dynamics = "bilinear", "none", "gradient flow"
+    ...     def __init__(self, wrong=1.0):
+    ...         self.wrong = wrong  # a factor on the W_V gradient: 1.0 is right
+    ...     def init_params(self, rng):
+    ...         return {"W_Q": rng.standard_normal(3), "W_V": rng.standard_normal(3)}
+    ...     def loss(self, p):
+    ...         return 0.5 * (p["W_Q"] @ p["W_V"] - 1.0) ** 2
+    ...     def grad(self, p):
+    ...         r = p["W_Q"] @ p["W_V"] - 1.0
+    ...         return {"W_Q": r * p["W_V"], "W_V": self.wrong * r * p["W_Q"]}
+    >>> report = check_model(Bilinear())
+    >>> report.ok, [r.where for r in report.gradients]
+    (True, ['the initialisation', 'a random point (init + 0.1·noise)'])
+    >>> try:
+    ...     check_model(Bilinear(wrong=1.01))
+    ... except GradientCheckError as err:
+    ...     message = str(err)
+    >>> print(message.splitlines()[0])
+    check_model(bilinear): FAILED
+    >>> problems = [line for line in message.splitlines() if line.startswith("  W_")]
+    >>> for line in problems[:5]:
+    ...     print(line)
+      W_V: directional derivative differs from central differences by 5.0e-03 ...
+      W_V: directional derivative differs from the complex step by 5.0e-03 ...
+      W_V: single entries differ from central differences by 9.5e-03 ...
+      W_V: Taylor remainder slopes 1.00, 1.00, 1.00 are not 2: ...
+      W_Q/W_V: the Jacobian of the gradient is not symmetric between W_Q and W_V ...
+
+    Without raising, the report says the same in fields:
+
+    >>> report = check_model(Bilinear(wrong=1.01), raise_on_failure=False)
+    >>> report.ok, [r.failing for r in report.gradients]
+    (False, [['W_V', 'W_Q/W_V'], ['W_V', 'W_Q/W_V']])
     """
     if not isinstance(model, Model):
         raise TypeError(f"model must be a gradflow.Model, got {type(model).__name__}")
