@@ -6,8 +6,9 @@ is kept in ``traj.steps``) and a GD run can be laid over the flow it approximate
 (``specs/numerics.md`` §3.7).  Adam uses PyTorch's update (bias-corrected moments); its
 time axis ``lr·k`` is a convention, not a flow time.
 
-Examples
---------
+On ``L = ½θᵀHθ`` with ``H = diag(λ)`` each coordinate of GD is multiplied by ``1 − lr·λ``
+per step:
+
 >>> import numpy as np
 >>> from gradflow.models.quadratic import Quadratic
 >>> model = Quadratic(np.diag([1.0, 4.0]))
@@ -106,6 +107,7 @@ def sharpness(
     Parameters
     ----------
     model : gradflow.Model
+        The model; its ``hvp`` is used when it has one.
     params : dict of str to ndarray
         Where to evaluate the Hessian.
     trainable : sequence of str, optional
@@ -122,12 +124,30 @@ def sharpness(
     float
         The estimate of ``λ_max`` (the best Ritz value if ARPACK did not converge).
 
+    Raises
+    ------
+    RuntimeError
+        If ARPACK stopped without a single Ritz value.
+
     Examples
     --------
+    The largest eigenvalue, not the largest in magnitude:
+
     >>> import numpy as np
     >>> from gradflow.models.quadratic import Quadratic
     >>> round(sharpness(Quadratic(np.diag([-3.0, 1.0, 2.0])), {"theta": np.ones(3)}), 6)
     2.0
+
+    Over a subset of the parameters it is the top eigenvalue of that block of the Hessian.
+    The linear network's loss ``‖Σ³¹ − W2 W1‖²_F / 2`` (``τ = 1``) is quadratic in ``W2``
+    with Hessian ``W1 W1ᵀ ⊗ I``, so over ``W2`` alone ``λ_max = λ_max(W1 W1ᵀ)``:
+
+    >>> from gradflow.models.linear_net import LinearNet
+    >>> net = LinearNet.paper()
+    >>> p = net.init_params(np.random.default_rng(0))
+    >>> lam = sharpness(net, p, trainable=["W2"])
+    >>> bool(np.isclose(lam, np.linalg.eigvalsh(p["W1"] @ p["W1"].T)[-1], rtol=1e-6))
+    True
     """
     _check_model(model)
     params = check_params0(model, params, argname="params")
@@ -297,6 +317,7 @@ def gradient_descent(
     Parameters
     ----------
     model : gradflow.Model
+        The model (loss and hand-derived gradient).
     params0 : dict of str to ndarray
         Initial parameters (names, shapes, float64, finite: as for
         :func:`gradflow.integrate_flow`).
@@ -332,10 +353,37 @@ def gradient_descent(
         non-finite loss or gradient the run stops with status ``"diverged"``, a
         ``RuntimeWarning`` naming the step, and the samples recorded before it.
 
+    Raises
+    ------
+    TypeError, ValueError
+        On bad input (``lr`` not a positive number, ``steps`` or ``record_every`` not a
+        positive integer, ``params0`` not matching the model), naming the argument.
+
+    Warns
+    -----
+    UserWarning
+        When ``check_stability`` finds ``lr·λ_max > 2`` at ``params0``.
+    RuntimeWarning
+        When the run diverges.
+
     Examples
     --------
+    Step ``k`` is stored at flow time ``t = lr·k``; on ``L = ½θ²``,
+    ``θ_k = (1 − lr)^k θ₀``, which approaches the flow ``e^{−t}θ₀`` as ``lr → 0``:
+
     >>> import numpy as np
     >>> from gradflow.models.quadratic import Quadratic
+    >>> gd = gradient_descent(Quadratic([[1.0]]), {"theta": np.ones(1)}, lr=0.25, steps=8,
+    ...                       record_every=4)
+    >>> gd.steps.tolist(), gd.t.tolist()
+    ([0, 4, 8], [0.0, 1.0, 2.0])
+    >>> gd.params["theta"][:, 0].tolist()                   # 0.75^k
+    [1.0, 0.31640625, 0.1001129150390625]
+    >>> np.round(np.exp(-gd.t), 4).tolist()                 # the flow at the same times
+    [1.0, 0.3679, 0.1353]
+
+    Above the stability threshold ``lr = 2/λ_max`` the function warns:
+
     >>> model = Quadratic(np.diag([1.0, 30.0]))
     >>> import warnings
     >>> with warnings.catch_warnings(record=True) as caught:
@@ -417,7 +465,14 @@ def adam(
     Returns
     -------
     gradflow.Trajectory
-        ``kind="adam"``; see :func:`gradient_descent`.
+        ``kind="adam"``; see :func:`gradient_descent`.  ``metadata`` holds ``betas`` and
+        ``eps``.
+
+    Raises
+    ------
+    ValueError
+        If ``betas`` is not a pair in ``[0, 1)`` or ``eps`` is negative (and as for
+        :func:`gradient_descent`).
 
     Examples
     --------
