@@ -51,12 +51,38 @@ __all__ = ["ReducedChain", "LimitChain", "chain_patterns"]
 def chain_patterns(L: int, n: int, M: int) -> dict[str, np.ndarray]:
     """Patterns of present list entries for one query column (spec §5.2).
 
+    Parameters
+    ----------
+    L : int
+        Vocabulary size.
+    n : int
+        Sequence length (uniform n-subsets).
+    M : int
+        List length (every list).
+
     Returns
     -------
     dict
         ``mult`` (P, M+1): multiplicity of each slot (list entries 1..M, then "other");
         ``prob`` (P,): pattern probability; ``ldt`` (P,): 0-based slot of the LDT.
         Patterns of probability 0 (not enough other tokens) are dropped.
+
+    Raises
+    ------
+    ValueError
+        Unless ``2 ≤ n ≤ L`` and ``M < L``.
+
+    Examples
+    --------
+    L=16, n=3, M=3: besides the query ``a = a_3``, the two other slots hold
+    ``T ⊆ {a_1, a_2}`` and ``2 − |T|`` other tokens, out of ``C(15, 2) = 105`` equally
+    likely pairs.
+
+    >>> pat = chain_patterns(16, 3, 3)
+    >>> pat["mult"].tolist()  # slots a_1, a_2, a_3 = a, others
+    [[0.0, 0.0, 1.0, 2.0], [1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 0.0]]
+    >>> (105 * pat["prob"]).round(9).tolist(), pat["ldt"].tolist()
+    ([78.0, 13.0, 13.0, 1.0], [2, 0, 1, 0])
     """
     if M >= L or n < 2 or n > L:
         raise ValueError(f"need 2 <= n <= L and M < L, got L={L}, n={n}, M={M}")
@@ -164,8 +190,12 @@ class ReducedChain(_ChainBase):
 
     Parameters
     ----------
-    L, n, M : int
-        Vocabulary size, sequence length (no repeats), list length (all lists length M).
+    L : int
+        Vocabulary size.
+    n : int
+        Sequence length (uniform n-subsets, no repeats).
+    M : int
+        List length (every list has length M).
     c : float, optional
         ``V = cP``; default Theorem 1's ``4n log(L)/δ`` with ``δ = 1/L``.
 
@@ -183,6 +213,16 @@ class ReducedChain(_ChainBase):
     532.34
     >>> float(np.round(r.loss(r.init_params(None)), 6))
     1.098612
+
+    Theorem 1's time at L=16, n=3, M=3, from four numbers instead of 256 (the full model
+    gives the same 0.0116245):
+
+    >>> import gradflow as gf
+    >>> traj = gf.integrate_flow(r, r.init_params(None), (0, 1.0), method="LSODA",
+    ...                          rtol=1e-10, atol=1e-14, events=[r.perfect_event()],
+    ...                          observables=False)
+    >>> round(traj.event_time("perfect"), 7)
+    0.0116245
     """
 
     name = "decision_list_reduced"
@@ -194,7 +234,18 @@ class ReducedChain(_ChainBase):
             raise ValueError(f"c must be > 0, got {c}")
 
     def config(self) -> dict[str, Any]:
-        """Constructor arguments."""
+        """Constructor arguments.
+
+        Returns
+        -------
+        dict
+            ``L``, ``n``, ``M`` and ``c``.
+
+        Examples
+        --------
+        >>> ReducedChain(8, 3, 2, c=10.0).config()
+        {'L': 8, 'n': 3, 'M': 2, 'c': 10.0}
+        """
         return {"L": self.L, "n": self.n, "M": self.M, "c": self.c}
 
     def _logits(self, w: np.ndarray) -> np.ndarray:
@@ -212,13 +263,74 @@ class ReducedChain(_ChainBase):
         return {"h": h, "F": F, "ell": ell}
 
     def loss(self, params: Mapping[str, np.ndarray]) -> float:
-        """Population loss ``Σ_patterns prob·ℓ`` (= the full model's loss)."""
+        """Population loss ``Σ_patterns prob·ℓ`` (= the full model's loss).
+
+        Parameters
+        ----------
+        params : dict
+            ``{"x": (M+1,)}``, isometric coordinates.
+
+        Returns
+        -------
+        float
+            The loss of eq. (2) on the symmetric subspace.
+
+        Examples
+        --------
+        The full model at the W whose every column holds ``w`` has the same loss:
+
+        >>> import numpy as np
+        >>> from gradflow.models.decision_list import DecisionList
+        >>> r, m = ReducedChain(8, 3, 2), DecisionList(8, 3, 2)
+        >>> w = np.array([0.3, -0.2, 0.1])  # (w_1, w_2 = self, w_o)
+        >>> W = np.full((8, 8), w[2])
+        >>> for a, lst in enumerate(m.lists):
+        ...     W[lst, a] = w[:2]
+        >>> full = m.loss({"W": W, "V": m.c * m.P})
+        >>> bool(abs(r.loss({"x": r.from_w(w)}) - full) < 1e-12)
+        True
+        """
         return np.dot(self.prob, self._forward(self._x(params))["ell"])
 
     def loss_and_grad(
         self, params: Mapping[str, np.ndarray]
     ) -> tuple[float, dict[str, np.ndarray]]:
-        """Loss and ``∇_x f``: slot gradient ``μ_j c h_j (F_j − [j=ℓ] − Σμ h F + h_ℓ)``."""
+        """Loss and ``∇_x f``: slot gradient ``μ_j c h_j (F_j − [j=ℓ] − Σμ h F + h_ℓ)``.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"x": (M+1,)}``, isometric coordinates.
+
+        Returns
+        -------
+        loss : float
+            The loss.
+        grad : dict
+            ``{"x": (M+1,)}``, the gradient in isometric coordinates.
+
+        Examples
+        --------
+        The gradient is the full gradient summed over the entries each coordinate stands
+        for, divided by the scale:
+
+        >>> import numpy as np
+        >>> from gradflow.models.decision_list import DecisionList
+        >>> r, m = ReducedChain(8, 3, 2), DecisionList(8, 3, 2)
+        >>> w = np.array([0.3, -0.2, 0.1])
+        >>> W = np.full((8, 8), w[2])
+        >>> for a, lst in enumerate(m.lists):
+        ...     W[lst, a] = w[:2]
+        >>> gW = m.grad({"W": W, "V": m.c * m.P})["W"]
+        >>> inside = np.zeros((8, 8), dtype=bool)
+        >>> for a, lst in enumerate(m.lists):
+        ...     inside[lst, a] = True
+        >>> summed = [sum(gW[lst[k], a] for a, lst in enumerate(m.lists)) for k in range(2)]
+        >>> summed.append(gW[~inside].sum())
+        >>> loss, g = r.loss_and_grad({"x": r.from_w(w)})
+        >>> bool(np.allclose(g["x"], np.array(summed) / r.scale, rtol=1e-10, atol=1e-14))
+        True
+        """
         x = self._x(params)
         f = self._forward(x)
         h, F = f["h"], f["F"]
@@ -228,7 +340,29 @@ class ReducedChain(_ChainBase):
         return np.dot(self.prob, f["ell"]), {"x": gw / self.scale}
 
     def grad(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Hand gradient ``∇_x f`` (see :meth:`loss_and_grad`)."""
+        """Hand gradient ``∇_x f`` (see :meth:`loss_and_grad`).
+
+        Parameters
+        ----------
+        params : dict
+            ``{"x": (M+1,)}``.
+
+        Returns
+        -------
+        dict
+            ``{"x": (M+1,)}``.
+
+        Examples
+        --------
+        At ``W = 0`` the self entry is pushed up fastest when L ≫ nM (spec §5.1), so the
+        initial rates are not yet in chain order:
+
+        >>> import numpy as np
+        >>> r = ReducedChain(16, 3, 3)
+        >>> rates = -r.grad(r.init_params(None))["x"] / r.scale  # dw/dt at t = 0
+        >>> int(np.argmax(rates)), r.initial_rates_ordered()  # slot 2 is a_3 = a
+        (2, False)
+        """
         return self.loss_and_grad(params)[1]
 
 
@@ -239,17 +373,46 @@ class LimitChain(_ChainBase):
     isometric coordinates of :class:`ReducedChain`; integrating to time τ gives
     ``T_perfect ≈ τ*/c²`` for the finite-c flow.
 
+    Parameters
+    ----------
+    L : int
+        Vocabulary size.
+    n : int
+        Sequence length (uniform n-subsets).
+    M : int
+        List length (every list).
+
     Examples
     --------
     >>> lim = LimitChain(16, 3, 3)
     >>> round(float(lim.loss(lim.init_params(None))), 6)  # log 3
     1.098612
+
+    The limit time τ*; the finite-c flow at ``c = 532.337`` has ``c²T = 3294.2``:
+
+    >>> import gradflow as gf
+    >>> traj = gf.integrate_flow(lim, lim.init_params(None), (0, 1e9), method="LSODA",
+    ...                          rtol=1e-10, atol=1e-12, events=[lim.perfect_event()],
+    ...                          observables=False)
+    >>> round(traj.event_time("perfect"), 2)
+    3308.37
     """
 
     name = "decision_list_limit"
 
     def config(self) -> dict[str, Any]:
-        """Constructor arguments."""
+        """Constructor arguments.
+
+        Returns
+        -------
+        dict
+            ``L``, ``n`` and ``M``.
+
+        Examples
+        --------
+        >>> LimitChain(8, 3, 2).config()
+        {'L': 8, 'n': 3, 'M': 2}
+        """
         return {"L": self.L, "n": self.n, "M": self.M}
 
     def _logits(self, w: np.ndarray) -> np.ndarray:
@@ -258,7 +421,33 @@ class LimitChain(_ChainBase):
     def loss_and_grad(
         self, params: Mapping[str, np.ndarray]
     ) -> tuple[float, dict[str, np.ndarray]]:
-        """Loss ``Σ prob·ℓ_∞`` and gradient ``μ_j (p_j − [j=ℓ])/n`` per slot."""
+        """Loss ``Σ prob·ℓ_∞`` and gradient ``μ_j (p_j − [j=ℓ])/n`` per slot.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"x": (M+1,)}``: Ω in isometric coordinates.
+
+        Returns
+        -------
+        loss : float
+            ``𝓛_∞``.
+        grad : dict
+            ``{"x": (M+1,)}``.
+
+        Examples
+        --------
+        Against a central difference along a random direction:
+
+        >>> import numpy as np
+        >>> lim = LimitChain(16, 3, 3)
+        >>> rng = np.random.default_rng(0)
+        >>> x, d = rng.standard_normal(4), rng.standard_normal(4)
+        >>> loss, g = lim.loss_and_grad({"x": x})
+        >>> fd = (lim.loss({"x": x + 1e-6 * d}) - lim.loss({"x": x - 1e-6 * d})) / 2e-6
+        >>> bool(abs(fd - g["x"] @ d) < 1e-8)
+        True
+        """
         x = self._x(params)
         Om = x / self.scale
         p = self._attention(Om / self.n)  # softmax_{b∈s}(Ω_b/n), per token
@@ -267,9 +456,56 @@ class LimitChain(_ChainBase):
         return np.dot(self.prob, ell), {"x": gw / self.scale}
 
     def loss(self, params: Mapping[str, np.ndarray]) -> float:
-        """Limit loss ``𝓛_∞``."""
+        """Limit loss ``𝓛_∞ = E[−log softmax_{b∈s}(Ω[b,a]/n)_LDT]`` (spec §5.3).
+
+        Parameters
+        ----------
+        params : dict
+            ``{"x": (M+1,)}``.
+
+        Returns
+        -------
+        float
+            ``𝓛_∞``.
+
+        Examples
+        --------
+        Raising the first list entry far above the rest drives the loss of the patterns
+        that contain it to 0; the others keep a loss:
+
+        >>> import numpy as np
+        >>> lim = LimitChain(16, 3, 3)
+        >>> x0 = lim.init_params(None)
+        >>> x1 = {"x": lim.from_w(np.array([60.0, 0.0, 0.0, 0.0]))}
+        >>> bool(lim.loss(x1) < lim.loss(x0))
+        True
+        """
         return self.loss_and_grad(params)[0]
 
     def grad(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Hand gradient of :meth:`loss`."""
+        """Hand gradient of :meth:`loss`.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"x": (M+1,)}``.
+
+        Returns
+        -------
+        dict
+            ``{"x": (M+1,)}``.
+
+        Examples
+        --------
+        Ω stays in the gauge-free subspace: the rates, weighted by how many entries each
+        coordinate stands for, sum to zero (a column sum of W is conserved):
+
+        >>> import numpy as np
+        >>> lim = LimitChain(16, 3, 3)
+        >>> rate_w = -lim.grad(lim.init_params(None))["x"] / lim.scale
+        >>> counts = np.array([1, 1, 1, 16 - 3])  # entries per column
+        >>> bool(abs(counts @ rate_w) < 1e-15)
+        True
+        """
+
         return self.loss_and_grad(params)[1]
