@@ -84,11 +84,19 @@ def _thin(traj: Any, k: int = SAVED_RECORDS) -> Any:
 def paper_runs(quick: bool = False, progress: bool = False) -> tuple[dict, dict, dict]:
     """GD (η = 0.01) and gradient flow on ``CoOccurrence.paper(seed=0)``.
 
-    Both run on the exact u-reduction (:class:`CoOccurrenceU`, the same dynamics in 24,704
+    Both run on the exact u-reduction
+    (:class:`~gradflow.models.cooccurrence.CoOccurrenceU`, the same dynamics in 24,704
     instead of 57,344 numbers; ``tests/test_cooccurrence_dynamics.py`` checks that the two
-    parametrisations give the same flow and the same GD).
+    parametrisations give the same flow and the same GD).  GD is recorded at every step up
+    to :data:`EARLY` (Phase 1 ends there), then every 250th step; the flow is RK45 at
+    rtol 1e-6.  Both carry the Phase-1 event.
 
-    ``quick``: 400 steps (t = 4) instead of 30,000 (t = 300).
+    Parameters
+    ----------
+    quick : bool
+        400 steps (t = 4) instead of the paper's 30,000 (t = 300).
+    progress : bool
+        Print progress to stderr.
 
     Returns
     -------
@@ -99,6 +107,21 @@ def paper_runs(quick: bool = False, progress: bool = False) -> tuple[dict, dict,
         ``"gd"`` and ``"flow"``: iteration, loss and observables as arrays.
     results : dict
         Phase-1 end, final losses, wall times, gradient evaluations, balancing ratios.
+
+    Examples
+    --------
+    The quick run takes a few seconds (about 3 s here), so it is shown, not run::
+
+        runs, series, results = paper_runs(quick=True)
+        results["gd_phase1_end_step"], results["flow_phase1_end_t"]   # 29, 0.2925...
+
+    What it integrates: the paper's model in the ``u``-parametrisation, for a flow time
+    ``t = η · steps``:
+
+    >>> from gradflow.models.cooccurrence import CoOccurrence
+    >>> model = CoOccurrence.paper(seed=0).reduced()
+    >>> type(model).__name__, model.config()["init"], LR * STEPS
+    ('CoOccurrenceU', 'torch_default', 300.0)
     """
     import gradflow as gf
     from gradflow.models.cooccurrence import CoOccurrence
@@ -170,7 +193,43 @@ def paper_runs(quick: bool = False, progress: bool = False) -> tuple[dict, dict,
 
 
 def theory_run(quick: bool = False, progress: bool = False) -> tuple[Any, dict]:
-    """Gradient flow of the theory-like configuration (see module docstring) to t = 40."""
+    """Gradient flow of the theory-like configuration (see the module docstring) to t = 40.
+
+    The initialisation of Condition 1 with ``c = 0.5`` and distinct random tokens
+    (Assumption 2.3 holds): n = 30, L = 5, d = 90, m = 128, m1 = 32.  RK45 at rtol 1e-8
+    on the exact u-reduction, with the Phase-1 event.
+
+    Parameters
+    ----------
+    quick : bool
+        Integrate to t = 2 instead of 40 (Phase 1 still ends inside).
+    progress : bool
+        Print progress to stderr.
+
+    Returns
+    -------
+    flow : Trajectory
+        The gradient flow, with observables at 200 (quick: 50) log-spaced times.
+    results : dict
+        ``T1``, ``T1 σ1² m m1``, the loss and ``G(μ1..μ3)`` at ``T1``, when and by how
+        much the type-2 and type-3 losses peak, the κ range in Phase 2, the final ``R``
+        and ``S_2/S_3``, ``nfev`` and the wall time.
+
+    Examples
+    --------
+    The quick run takes about 2 s here, so it is shown, not run::
+
+        flow, results = theory_run(quick=True)
+        results["T1"], results["loss_at_T1"]   # 0.2492..., 0.373...
+
+    Condition 1's standard deviations at this size, ``σ0 = 0.5/√(L m)`` and
+    ``σ1 = 0.5/√m1``:
+
+    >>> from gradflow.models.cooccurrence import CoOccurrence
+    >>> model = CoOccurrence(n=30, L=5, d=90, m=128, m1=32, distinct_tokens=True)
+    >>> [round(s, 4) for s in model.sigmas]
+    [0.0198, 0.0884]
+    """
     import gradflow as gf
     from gradflow.models.cooccurrence import CoOccurrence
 
@@ -217,7 +276,50 @@ def _phase_line(ax, x: float | None) -> None:
 
 
 def figure1(series: dict, results: dict) -> Any:
-    """The 2×2 Figure 1: rows (a) attention correlations, (b) losses; columns GD, flow."""
+    """The 2×2 Figure 1: rows (a) attention correlations, (b) losses; columns GD, flow.
+
+    Row (a) draws the change since initialisation of the entries :data:`ATTENTION` of
+    ``M = W_KᵀW_Q`` (key, query); row (b) the loss and the per-type losses.  A dotted line
+    marks the end of Phase 1.  Both axes of time are iterations (flow: ``t/η``), on a log
+    scale.
+
+    Parameters
+    ----------
+    series : dict
+        ``"gd"`` and ``"flow"``, each a dict with ``"iteration"``, ``"loss"`` and
+        ``"observables"`` (as :func:`paper_runs` returns them).
+    results : dict
+        Needs ``"gd_phase1_end_step"`` and ``"flow_phase1_end_t"`` (either may be None).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, four axes.
+
+    Examples
+    --------
+    A tiny model (not the paper's), 200 GD steps and the flow to the same time:
+
+    >>> import gradflow as gf
+    >>> from gradflow.models.cooccurrence import CoOccurrence
+    >>> model = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+    >>> theta = model.init_params(np.random.default_rng(0))
+    >>> event = model.phase1_event()
+    >>> gd = gf.gradient_descent(model, theta, LR, 200, events=[event], record_every=10)
+    >>> flow = gf.integrate_flow(model, theta, (0, 200 * LR), events=[event], n_eval=20)
+    >>> def series_of(run, iteration):
+    ...     return {"iteration": iteration, "loss": run.loss, "observables": run.observables}
+    >>> series = {"gd": series_of(gd, gd.steps), "flow": series_of(flow, flow.t / LR)}
+    >>> results = {
+    ...     "gd_phase1_end_step": round(gd.event_time("phase1_end") / LR),
+    ...     "flow_phase1_end_t": flow.event_time("phase1_end"),
+    ... }
+    >>> results["gd_phase1_end_step"], round(results["flow_phase1_end_t"], 2)
+    (154, 1.53)
+    >>> fig = figure1(series, results)
+    >>> [ax.get_title()[:3] for ax in fig.axes]
+    ['(a)', '(a)', '(b)', '(b)']
+    """
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharex="col")
@@ -272,7 +374,49 @@ def figure1(series: dict, results: dict) -> Any:
 
 def balancing_figure(series: dict, results: dict, theory_flow: Any, theory: dict) -> Any:
     """S_2/S_3, R(t) and κ(t): left the paper setting (GD dashed, flow solid) against the
-    iteration, right the theory-like flow against flow time."""
+    iteration, right the theory-like flow against flow time.
+
+    Parameters
+    ----------
+    series : dict
+        ``"gd"`` and ``"flow"`` series of the paper setting (as :func:`paper_runs`
+        returns them).
+    results : dict
+        Needs ``"gd_phase1_end_step"``.
+    theory_flow : Trajectory
+        The theory-like flow (as :func:`theory_run` returns it).
+    theory : dict
+        Needs ``"T1"``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, a 3×2 grid of axes.
+
+    Examples
+    --------
+    A tiny model (not the paper's), 200 GD steps and the flow to the same time:
+
+    >>> import gradflow as gf
+    >>> from gradflow.models.cooccurrence import CoOccurrence
+    >>> model = CoOccurrence(n=12, L=4, d=20, m=8, m1=6)
+    >>> theta = model.init_params(np.random.default_rng(0))
+    >>> event = model.phase1_event()
+    >>> gd = gf.gradient_descent(model, theta, LR, 200, events=[event], record_every=10)
+    >>> flow = gf.integrate_flow(model, theta, (0, 200 * LR), events=[event], n_eval=20)
+    >>> def series_of(run, iteration):
+    ...     return {"iteration": iteration, "loss": run.loss, "observables": run.observables}
+    >>> series = {"gd": series_of(gd, gd.steps), "flow": series_of(flow, flow.t / LR)}
+    >>> results = {
+    ...     "gd_phase1_end_step": round(gd.event_time("phase1_end") / LR),
+    ...     "flow_phase1_end_t": flow.event_time("phase1_end"),
+    ... }
+    >>> results["gd_phase1_end_step"], round(results["flow_phase1_end_t"], 2)
+    (154, 1.53)
+    >>> fig = balancing_figure(series, results, flow, {"T1": results["flow_phase1_end_t"]})
+    >>> len(fig.axes)
+    6
+    """
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(3, 2, figsize=(13, 9), sharex="col")
@@ -314,7 +458,20 @@ def balancing_figure(series: dict, results: dict, theory_flow: Any, theory: dict
 
 
 def phase1_figure(flow: Any, results: dict) -> Any:
-    """Theory-like flow: per-type losses, their change in Phase 1, and G(μ1..μ3)."""
+    """Theory-like flow: per-type losses, their change in Phase 1, and G(μ1..μ3).
+
+    Parameters
+    ----------
+    flow : Trajectory
+        The theory-like flow (as :func:`theory_run` returns it).
+    results : dict
+        Needs ``"T1"``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, three axes.
+    """
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
@@ -360,6 +517,35 @@ def reproduce(out: Path, quick: bool = False, progress: bool = False) -> list[Pa
     The full version runs 30,000 GD steps (about 30 s of gradient evaluations on one
     core) and a flow to t = 300; ``quick`` runs 400 steps (t = 4).  BLAS is pinned to
     one thread when threadpoolctl is installed (see :mod:`gradflow.blas`).
+
+    Parameters
+    ----------
+    out : pathlib.Path or str
+        Output directory (created if needed).
+    quick : bool
+        The short runs of :func:`paper_runs` and :func:`theory_run`.
+    progress : bool
+        Print progress to stderr.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The three PNGs, ``runs/*.npz`` (25 log-spaced records each), ``series.npz`` and
+        ``results.json``.
+
+    Examples
+    --------
+    A quick reproduction takes about 10 s; from the shell ``gradflow reproduce
+    cooccurrence --out figs``, from Python::
+
+        paths = reproduce(Path("figs"), quick=True)
+        json.loads((Path("figs") / "results.json").read_text())["paper"]["r0"]
+
+    The command line finds this module by its short name:
+
+    >>> from gradflow import figures
+    >>> figures.get("cooccurrence").reproduce is reproduce
+    True
     """
     import matplotlib
 
