@@ -75,6 +75,7 @@ def parse_key(key: Key) -> tuple[str, tuple[int, ...]]:
     Returns
     -------
     name : str
+        The series' name (observable, parameter, ``"loss"`` or ``"grad_norm"``).
     index : tuple of int
         Empty when the whole series is meant.
 
@@ -147,6 +148,12 @@ def select(traj: Trajectory, key: Key) -> np.ndarray:
     ...                   loss=np.zeros(3), grad_norm=np.zeros(3))
     >>> select(traj, "theta[1]").tolist()
     [1.0, 3.0, 5.0]
+    >>> select(traj, ("theta", -2)).tolist(), select(traj, "theta").shape
+    ([0.0, 2.0, 4.0], (3, 2))
+    >>> select(traj, "attn")
+    Traceback (most recent call last):
+        ...
+    ValueError: key 'attn' is not in this trajectory; available: ['loss', 'grad_norm', 'theta']
     """
     name, index = parse_key(key)
     if name == "loss":
@@ -262,6 +269,12 @@ def curves(
     >>> fig = curves(flow, gd, keys=["loss", "theta[1]"], logy=True)
     >>> [ax.get_ylabel() for ax in fig.axes]
     ['loss', 'theta[1]']
+    >>> [ax.get_xscale() + "/" + ax.get_yscale() for ax in fig.axes]
+    ['log/log', 'log/log']
+    >>> [line.get_label() for line in fig.axes[0].get_lines()]
+    ['flow (LSODA)', 'GD (η=0.05)']
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(fig)
     """
     if not trajectories:
         raise ValueError("curves() needs at least one Trajectory")
@@ -481,6 +494,7 @@ def phase_portrait(
     Returns
     -------
     matplotlib.figure.Figure
+        The figure drawn on (one axes, or the figure of ``ax``).
 
     Raises
     ------
@@ -497,6 +511,10 @@ def phase_portrait(
     ...                      trajectories=[np.array([[1.0, 1.0], [0.5, 0.0]])], density=0.5)
     >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     ['dx/dt = 0', 'dy/dt = 0']
+    >>> [float(v) for v in fig.axes[0].get_xlim()], fig.axes[0].get_xlabel()
+    ([-1.0, 1.0], 'x')
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(fig)
     """
     xlim = _check_range(xlim, "xlim")
     ylim = _check_range(ylim, "ylim")
@@ -628,10 +646,12 @@ def attention_map(
     row_labels, col_labels : sequence of str, optional
         Tick labels (``m`` and ``n`` of them).
     title : str, optional
+        Title of the map.
 
     Returns
     -------
     matplotlib.figure.Figure
+        The figure drawn on: the map's axes and its colour bar's.
 
     Raises
     ------
@@ -643,6 +663,13 @@ def attention_map(
     >>> fig = attention_map([[0.9, 0.1], [0.3, 0.7]], row_labels=["q1", "q2"], title="A")
     >>> len(fig.axes)  # the map and its colour bar
     2
+    >>> ax = fig.axes[0]
+    >>> ax.get_title(), [t.get_text() for t in ax.get_yticklabels()]
+    ('A', ['q1', 'q2'])
+    >>> ax.get_images()[0].get_array()[0].tolist()  # row 0 at the top
+    [0.9, 0.1]
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(fig)
     """
     values = np.asarray(matrix, dtype=float)
     if values.ndim != 2:
@@ -674,6 +701,15 @@ def attention_map(
 def save(fig: Any, path: str | Path, dpi: int = 120) -> Path:
     """Write ``fig`` to ``path`` (format from the suffix, e.g. ``.png``), creating folders.
 
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure, e.g. as returned by :func:`curves`.
+    path : str or Path
+        Where to write; missing parent folders are created.
+    dpi : int
+        Resolution of raster formats.
+
     Returns
     -------
     Path
@@ -687,6 +723,8 @@ def save(fig: Any, path: str | Path, dpi: int = 120) -> Path:
     ...     path = save(fig, Path(folder) / "new" / "eye.png", dpi=40)
     ...     path.read_bytes()[1:4]
     b'PNG'
+    >>> import matplotlib.pyplot as plt
+    >>> plt.close(fig)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
