@@ -6,8 +6,9 @@ turn.  :func:`run_stages` runs a list of :class:`Stage` objects, each starting w
 previous one stopped, and returns **one** :class:`~gradflow.Trajectory` whose time axis
 continues across the stages, with the boundaries recorded in ``traj.stages``.
 
-Examples
---------
+The linear network of Saxe et al. trained layer by layer, first ``W1`` by gradient flow
+for one unit of time, then ``W2`` by 100 GD steps of 0.01 (another unit of flow time):
+
 >>> import numpy as np
 >>> from gradflow.models.linear_net import LinearNet
 >>> net = LinearNet.paper()
@@ -70,6 +71,24 @@ class Stage:
     options : dict
         Further keyword arguments for ``integrate_flow`` / ``gradient_descent`` / ``adam``
         (``method``, ``rtol``, ``record_every``, ``n_eval``, ...).
+
+    Raises
+    ------
+    TypeError, ValueError
+        On an inconsistent stage (unknown ``kind``, a flow stage without ``t_end`` or with
+        ``lr``/``steps``, a discrete stage without ``lr``, or without both ``steps`` and
+        ``t_end``), naming the stage.
+
+    Examples
+    --------
+    A discrete stage given a duration gets ``steps = round(t_end / lr)``:
+
+    >>> Stage("attention", ["W_KQ"], kind="gd", lr=0.1, t_end=2.5).steps
+    25
+    >>> Stage("neurons", ["w"], kind="flow")
+    Traceback (most recent call last):
+    ...
+    ValueError: Stage 'neurons': a flow stage needs t_end (its duration)
     """
 
     name: str
@@ -168,6 +187,7 @@ def run_stages(
     Parameters
     ----------
     model : gradflow.Model
+        The model trained in every stage.
     params0 : dict of str to ndarray
         Initial parameters of the first stage.
     stages : sequence of Stage
