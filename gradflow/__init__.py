@@ -9,6 +9,18 @@ they are both a module and a function, and a lazy function would be shadowed by 
 module as soon as anyone imported ``gradflow.compare`` (Python binds a submodule to its
 package's attribute on import).  The rest (``plots`` above all, which loads matplotlib)
 is imported on first use.
+
+>>> import inspect
+>>> import gradflow as gf
+>>> from gradflow.flow import integrate_flow
+>>> gf.integrate_flow is integrate_flow            # imported on first use
+True
+>>> inspect.isfunction(gf.compare), inspect.ismodule(gf.models)
+(True, True)
+>>> gf.no_such_name
+Traceback (most recent call last):
+...
+AttributeError: module 'gradflow' has no attribute 'no_such_name'
 """
 
 from __future__ import annotations
@@ -56,6 +68,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    """Import a lazy public name on first access and cache it in the module."""
     if name in _LAZY:
         module_name, attr = _LAZY[name]
         module = importlib.import_module(module_name)
@@ -66,4 +79,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
+    """The public names, including those not imported yet."""
     return sorted(__all__)
