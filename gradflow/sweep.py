@@ -110,10 +110,27 @@ def run_key(config: Mapping[str, Any], seed: int) -> str:
     seed give the same key in every process and every session.  ``5`` and ``5.0`` are
     different configurations.
 
+    Parameters
+    ----------
+    config : dict
+        The run's configuration (grid key -> value).
+    seed : int
+        The run's seed.
+
+    Returns
+    -------
+    str
+        16 lower-case hex digits.
+
+    Examples
+    --------
+    >>> import numpy as np
     >>> run_key({"K": 5, "N": 30}, 0) == run_key({"N": 30, "K": np.int64(5)}, 0)
     True
     >>> run_key({"K": 5}, 0) == run_key({"K": 5}, 1)
     False
+    >>> run_key({"K": 5}, 0) == run_key({"K": 5.0}, 0), len(run_key({"K": 5}, 0))
+    (False, 16)
     """
     text = json.dumps(
         {"config": _plain(dict(config)), "seed": int(seed)},
@@ -153,9 +170,10 @@ class SweepTable:
     """The rows of a sweep, one per run of the grid, in grid order (configurations × seeds).
 
     Every value went through the CSV (written, then parsed back), so a table is the same
-    whether its rows were computed now or read from an earlier session.
+    whether its rows were computed now or read from an earlier session.  Made by
+    :func:`sweep`; each parameter is stored as an attribute of the same name.
 
-    Attributes
+    Parameters
     ----------
     rows : list of dict
         One dict per run: the configuration, ``seed``, the metrics (``None`` where a run did
@@ -166,8 +184,38 @@ class SweepTable:
         Column names in the CSV's order.
     path : pathlib.Path
         The CSV file.
-    computed, reused, failed : int
-        Runs computed by this call, read back from the CSV, and with status ``"error"``.
+    computed, reused : int
+        Runs computed by this call, and read back from the CSV.
+
+    Attributes
+    ----------
+    failed : int
+        Runs with status ``"error"``.
+
+    Examples
+    --------
+    A table is a sequence of row dicts; :attr:`ok` and :attr:`errors` split it by status:
+
+    >>> import tempfile
+    >>> from concurrent.futures import Executor, Future
+    >>> class Serial(Executor):  # runs each task at once, in this process
+    ...     def submit(self, fn, /, *args, **kwargs):
+    ...         future = Future()
+    ...         future.set_result(fn(*args, **kwargs))
+    ...         return future
+    >>> def inverse(config, seed):
+    ...     return {"y": 1 / config["x"]}
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     table = sweep(inverse, {"x": [0, 2, 4]}, executor=Serial(), out=out,
+    ...                   progress=False)
+    >>> len(table), table.computed, table.failed
+    (3, 3, 1)
+    >>> table[1]["y"], [row["x"] for row in table.ok]
+    (0.5, [2, 4])
+    >>> table.errors[0]["error"]
+    'ZeroDivisionError: division by zero'
+    >>> table.columns
+    ['x', 'seed', 'y', 'status', 'wall_time', 'error', 'key']
     """
 
     def __init__(
@@ -220,10 +268,37 @@ class SweepTable:
         only_ok : bool
             Keep only the rows with status ``"ok"``.
 
+        Returns
+        -------
+        ndarray
+            One entry per row: int64 when every value is an int, float64 when the values
+            are numbers or missing, else an object array (text, booleans).
+
         Raises
         ------
         KeyError
             If no row has that column.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from concurrent.futures import Executor, Future
+        >>> class Serial(Executor):  # runs each task at once, in this process
+        ...     def submit(self, fn, /, *args, **kwargs):
+        ...         future = Future()
+        ...         future.set_result(fn(*args, **kwargs))
+        ...         return future
+        >>> def inverse(config, seed):
+        ...     return {"y": 1 / config["x"]}
+        >>> with tempfile.TemporaryDirectory() as out:
+        ...     table = sweep(inverse, {"x": [0, 2, 4]}, seeds=[0, 1], executor=Serial(),
+        ...                   out=out, progress=False)
+        >>> table.column("x").tolist(), table.column("seed").dtype
+        ([0, 0, 2, 2, 4, 4], dtype('int64'))
+        >>> table.column("y").tolist()
+        [nan, nan, 0.5, 0.5, 0.25, 0.25]
+        >>> table.column("y", only_ok=True).tolist(), table.column("status")[0]
+        ([0.5, 0.5, 0.25, 0.25], 'error')
         """
         if name not in self.columns:
             raise KeyError(f"the table has no column {name!r}; its columns are {self.columns}")
@@ -243,10 +318,47 @@ def read_table(path: str | os.PathLike[str]) -> tuple[list[str], list[dict[str, 
     rows whose ``key`` or ``status`` is malformed.  Where a key occurs several times, all its
     rows are returned, in file order (:func:`sweep` uses the last one).
 
+    Parameters
+    ----------
+    path : str or path-like
+        The CSV, usually ``out/results.csv`` of a sweep.
+
+    Returns
+    -------
+    header : list of str
+        The column names (empty for an empty file).
+    rows : list of dict
+        One dict per complete row, column -> parsed value (int, float, bool, str or None).
+
     Raises
     ------
     ValueError
         If the file is not a sweep table (no ``key`` and ``status`` columns).
+
+    Examples
+    --------
+    A sweep's table read back, and a half-written last line dropped:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from concurrent.futures import Executor, Future
+    >>> class Serial(Executor):  # runs each task at once, in this process
+    ...     def submit(self, fn, /, *args, **kwargs):
+    ...         future = Future()
+    ...         future.set_result(fn(*args, **kwargs))
+    ...         return future
+    >>> def square(config, seed):
+    ...     return {"y": config["x"] ** 2}
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     _ = sweep(square, {"x": [1, 2]}, executor=Serial(), out=out, progress=False)
+    ...     csv_path = Path(out) / "results.csv"
+    ...     with open(csv_path, "a") as f:
+    ...         _ = f.write("3,0,9,ok,0.1,,0123")  # no newline: a run died mid-write
+    ...     header, rows = read_table(csv_path)
+    >>> header
+    ['x', 'seed', 'y', 'status', 'wall_time', 'error', 'key']
+    >>> sorted((row["x"], row["y"], row["error"]) for row in rows)  # in the order they finished
+    [(1, 1, None), (2, 4, None)]
     """
     path = Path(path)
     text = path.read_text(encoding="utf-8")
@@ -481,6 +593,41 @@ def sweep(
     ``run`` in the worker, so it excludes queueing and transfer.  Each row is flushed and
     synced to disk (``os.fsync``) before the next one is handled: a few milliseconds per run
     (``benchmarks/sweep.py`` measures it), negligible against runs of a second or more.
+
+    Examples
+    --------
+    A tiny grid on a serial executor, in a temporary folder; a run that fails is recorded
+    and recomputed by the next call, the finished ones are read back:
+
+    >>> import tempfile
+    >>> from concurrent.futures import Executor, Future
+    >>> class Serial(Executor):  # runs each task at once, in this process
+    ...     def submit(self, fn, /, *args, **kwargs):
+    ...         future = Future()
+    ...         future.set_result(fn(*args, **kwargs))
+    ...         return future
+    >>> calls = []
+    >>> def power(config, seed):
+    ...     calls.append((config["p"], seed))
+    ...     if config["p"] < 0 and not fixed:
+    ...         raise ValueError("negative power")
+    ...     return {"y": 2.0 ** config["p"] + seed}
+    >>> fixed = False
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     first = sweep(power, {"p": [-1, 1, 3]}, seeds=[0, 1], executor=Serial(), out=out,
+    ...                   progress=False)
+    ...     fixed = True
+    ...     calls.clear()
+    ...     second = sweep(power, {"p": [-1, 1, 3]}, seeds=[0, 1], executor=Serial(),
+    ...                    out=out, progress=False)
+    >>> first
+    SweepTable(6 runs: 6 computed, 0 reused, 2 failed; ...results.csv)
+    >>> first.errors[0]["error"]
+    'ValueError: negative power'
+    >>> second.computed, second.reused, second.failed, calls
+    (2, 4, 0, [(-1, 0), (-1, 1)])
+    >>> second.column("y").tolist()
+    [0.5, 1.5, 2.0, 3.0, 8.0, 9.0]
     """
     if not callable(run):
         raise TypeError(f"run must be callable, got {type(run).__name__}")
