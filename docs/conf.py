@@ -77,6 +77,23 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 
+
+def _module_sections_as_rubrics(app, what, name, obj, options, lines) -> None:
+    """numpydoc turns a function's "Examples" section into a rubric, but not a module's.
+
+    Several modules share an API page, and their docstrings' section titles ("Examples",
+    "Notes") would become sections with clashing IDs; rubrics, as for functions, do not.
+    """
+    if what != "module":
+        return
+    i = 0
+    while i < len(lines) - 1:
+        title, underline = lines[i].strip(), lines[i + 1].strip()
+        if title and set(underline) == {"-"} and len(underline) >= len(title):
+            lines[i : i + 2] = [f".. rubric:: {title}", ""]
+        i += 1
+
+
 # --- Gallery: every script in examples/, run in its quick mode, figures scraped from disk ----
 _run_gallery = os.environ.get("GRADFLOW_DOCS_GALLERY", "1") != "0"
 sphinx_gallery_conf = {
@@ -94,11 +111,12 @@ sphinx_gallery_conf = {
 }
 
 # --- HTML -------------------------------------------------------------------------------
-html_theme = "alabaster"
+html_theme = "furo"
 html_title = "gradflow"
 html_static_path: list[str] = []
-html_theme_options = {"description": "gradient flows of simplified transformers, by hand"}
+html_theme_options: dict[str, object] = {}
 
 
 def setup(app) -> None:
     app.connect("build-finished", _copy_mathjax)
+    app.connect("autodoc-process-docstring", _module_sections_as_rubrics)

@@ -1,5 +1,5 @@
-"""Every decision-list figure (``gradflow reproduce decision_list``), from a script.
-=================================================================================
+"""Decision lists: every figure of gradflow reproduce decision_list
+================================================================
 
 Run: ``python examples/decision_list_figures.py [--quick] [--out figures-out/decision_list]``
 """

@@ -1,5 +1,5 @@
-"""Every two-mixture figure (``gradflow reproduce two_mixture``), from a script.
-=============================================================================
+"""Two-mixture classification: every figure of gradflow reproduce two_mixture
+==========================================================================
 
 Yang, Wang, Lee, Liang (ICLR 2025), reconstructed as model R (docs/models/two_mixture.md):
 joint GD (finite and infinite width), Algorithm 1 with its stage boundaries, K = 3, and MNIST
