@@ -94,6 +94,17 @@ def _literal(text: str) -> Any:
 def parse_axes(items: list[str] | None) -> dict[str, list[Any]]:
     """``["K=5,10,20", "population=mean_field"]`` -> ``{"K": [5, 10, 20], ...}``.
 
+    Parameters
+    ----------
+    items : list of str or None
+        The ``--set`` arguments, each ``KEY=V1,V2,...``; values are Python literals (text
+        that is not one stays a string), split at top-level commas.
+
+    Returns
+    -------
+    dict of str to list
+        Axis name -> values, in the order given (empty for ``None``).
+
     Raises
     ------
     gradflow.cli.UsageError
@@ -104,6 +115,12 @@ def parse_axes(items: list[str] | None) -> dict[str, list[Any]]:
     --------
     >>> parse_axes(["K=5,10,20", "p=[0.5,0.5]", "population=mean_field"])
     {'K': [5, 10, 20], 'p': [[0.5, 0.5]], 'population': ['mean_field']}
+    >>> parse_axes(None)
+    {}
+    >>> parse_axes(["seed=1,2"])
+    Traceback (most recent call last):
+        ...
+    gradflow.cli.UsageError: --set cannot set 'seed': it is a column of the sweep itself
     """
     axes: dict[str, list[Any]] = {}
     for item in items or ():
@@ -125,8 +142,29 @@ def parse_axes(items: list[str] | None) -> dict[str, list[Any]]:
 def parse_seeds(text: str) -> list[int]:
     """``"0:4"`` -> ``[0, 1, 2, 3]`` (a Python range); ``"1,5,7"`` -> ``[1, 5, 7]``.
 
+    Parameters
+    ----------
+    text : str
+        The ``--seeds`` argument: ``START:STOP`` or comma-separated integers.
+
+    Returns
+    -------
+    list of int
+        The seeds, non-negative.
+
+    Raises
+    ------
+    gradflow.cli.UsageError
+        If the text is neither form, or gives no seed or a negative one.
+
+    Examples
+    --------
     >>> parse_seeds("0:4"), parse_seeds("3"), parse_seeds("1,5,7")
     ([0, 1, 2, 3], [3], [1, 5, 7])
+    >>> parse_seeds("4:0")
+    Traceback (most recent call last):
+        ...
+    gradflow.cli.UsageError: --seeds '4:0' gives no seeds or a negative one
     """
     try:
         if ":" in text:
@@ -173,9 +211,21 @@ def flow_metrics(
 
     Examples
     --------
+    >>> import numpy as np
     >>> m = flow_metrics({"model": "quadratic", "kappa": 10.0}, 0, t_end=5.0)
     >>> m["flow_status"], m["loss_final"] < m["loss_0"] / 2 <= m["loss_0"]
     ('finished', True)
+
+    ``t_half`` against the exact flow of the same quadratic from the same initialisation:
+
+    >>> from gradflow.models.quadratic import Quadratic
+    >>> model = Quadratic.paper(kappa=10.0)
+    >>> theta0 = model.init_params(np.random.default_rng(0))["theta"]
+    >>> loss_half = model.loss({"theta": model.exact(m["t_half"], theta0)})
+    >>> bool(np.isclose(loss_half, m["loss_0"] / 2, rtol=1e-5))
+    True
+    >>> sorted(k for k in m if k.startswith("final_"))  # the quadratic has no scalar observable
+    []
     """
     import gradflow as gf
     from gradflow import models
@@ -347,6 +397,30 @@ def add_sweep_command(subparsers: Any) -> argparse.ArgumentParser:
 
     The handler is stored as ``handler`` (``args.handler(args)`` returns the exit code:
     0 when every run succeeded, 1 when some failed).
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        What ``parser.add_subparsers()`` returned.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``sweep`` sub-parser.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="gradflow")
+    >>> _ = add_sweep_command(parser.add_subparsers())
+    >>> args = parser.parse_args(["sweep", "quadratic", "--set", "kappa=1,10", "--out", "o"])
+    >>> args.model, parse_axes(args.set), parse_seeds(args.seeds), args.t_end
+    ('quadratic', {'kappa': [1, 10]}, [0], 100.0)
+    >>> args.method, args.rtol, args.scheduler, args.quiet
+    ('auto', 1e-08, None, False)
+
+    ``args.handler(args)`` runs the sweep (``gradflow.cli.main(["sweep", ...])`` does the
+    same); it starts a process pool, so it is not run here.
     """
     p = subparsers.add_parser(
         "sweep",
