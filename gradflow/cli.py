@@ -44,7 +44,15 @@ _MAX_DEFAULT_COMPONENTS = 10
 
 
 class UsageError(Exception):
-    """A mistake in the command line: printed as one line, exit code 2."""
+    """A mistake in the command line: printed as one line, exit code 2.
+
+    Examples
+    --------
+    >>> parse_sets(["kappa"])
+    Traceback (most recent call last):
+        ...
+    gradflow.cli.UsageError: --set expects KEY=VALUE with KEY a name, got 'kappa'
+    """
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,6 +69,16 @@ def parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
     Values are read with :func:`ast.literal_eval` (numbers, tuples, lists, True/None ...)
     and kept as strings when that fails.
 
+    Parameters
+    ----------
+    items : sequence of str or None
+        The ``--set`` arguments, each ``KEY=VALUE``.
+
+    Returns
+    -------
+    dict of str to object
+        Setting name -> value, in the order given (empty for ``None``).
+
     Raises
     ------
     UsageError
@@ -70,6 +88,12 @@ def parse_sets(items: Sequence[str] | None) -> dict[str, Any]:
     --------
     >>> parse_sets(["kappa=1e2", "angle=0.5", "shape=(2, 3)", "kind=stiff"])
     {'kappa': 100.0, 'angle': 0.5, 'shape': (2, 3), 'kind': 'stiff'}
+    >>> parse_sets(None)
+    {}
+    >>> parse_sets(["kappa=1", "kappa=2"])
+    Traceback (most recent call last):
+        ...
+    gradflow.cli.UsageError: --set gives 'kappa' twice
     """
     out: dict[str, Any] = {}
     for item in items or ():
@@ -311,7 +335,24 @@ def _para(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``gradflow`` command (one subparser per command)."""
+    """The argument parser of the ``gradflow`` command (one subparser per command).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Its errors raise :class:`UsageError` instead of exiting; each subcommand stores its
+        handler as ``args.handler``.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["run", "quadratic", "--gd", "0.01", "--out", "r.npz"])
+    >>> args.command, args.model, args.gd, args.t_end, args.handler.__name__
+    ('run', 'quadratic', 0.01, 100.0, '_cmd_run')
+    >>> build_parser().parse_args(["frobnicate"])
+    Traceback (most recent call last):
+        ...
+    gradflow.cli.UsageError: argument COMMAND: invalid choice: 'frobnicate' ...
+    """
     fmt = argparse.RawDescriptionHelpFormatter
     parser = _Parser(
         prog="gradflow",
@@ -469,10 +510,49 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``gradflow`` command with arguments ``argv`` (default: ``sys.argv[1:]``).
 
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name, e.g. ``["check", "linear_net"]``.
+
     Returns
     -------
     int
         The exit code: 0 success, 1 a failing check (or a failed solver), 2 a usage error.
+
+    Examples
+    --------
+    ``gradflow check`` on a model whose gradient is right, and on an unknown model (the
+    one-line error goes to stderr):
+
+    >>> import contextlib
+    >>> import io
+    >>> with contextlib.redirect_stdout(io.StringIO()) as text:
+    ...     code = main(["check", "linear_net"])
+    >>> code, text.getvalue().splitlines()[0]
+    (0, 'check_model(linear_net): passed')
+    >>> main(["check", "no_such_model"])
+    2
+
+    ``gradflow run`` writes a run (here into a temporary folder) that agrees with the
+    quadratic's closed form:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import gradflow as gf
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     path = str(Path(out) / "flow.npz")
+    ...     with contextlib.redirect_stdout(io.StringIO()) as text:
+    ...         code = main(["run", "quadratic", "--set", "kappa=10", "--t-end", "2",
+    ...                      "--quiet", "--out", path])
+    ...     traj = gf.load(path)
+    >>> code, text.getvalue().splitlines()[0]
+    (0, 'status      finished (reached t=2 with LSODA ...')
+    >>> model = gf.models.Quadratic.paper(kappa=10)
+    >>> theta0 = model.init_params(np.random.default_rng(0))["theta"]
+    >>> bool(np.allclose(traj.params["theta"][-1], model.exact(2.0, theta0), rtol=1e-6))
+    True
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
