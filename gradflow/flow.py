@@ -60,7 +60,10 @@ __all__ = [
     "AUTO_LSODA_MAX_SIZE",
 ]
 
-#: The solver classes ``method=`` accepts (besides ``"auto"``).
+#: The solver classes ``method=`` accepts (besides ``"auto"``): SciPy's ``RK23``, ``RK45``,
+#: ``DOP853``, ``Radau``, ``BDF`` and ``LSODA``, by name.
+#:
+#: :meta hide-value:
 METHODS: dict[str, type] = {
     "RK23": RK23,
     "RK45": RK45,
@@ -417,7 +420,7 @@ class GradientField:
 
     Examples
     --------
-    On ``L = ½θᵀHθ`` the field is ``−Hθ``; a frozen block does not appear in it:
+    On ``L = ½θᵀHθ`` the field is ``−Hθ``, one gradient call per evaluation:
 
     >>> import numpy as np
     >>> from gradflow.models.quadratic import Quadratic
