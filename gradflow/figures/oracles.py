@@ -63,13 +63,34 @@ def _expm_2x2(A: np.ndarray, t: np.ndarray) -> np.ndarray:
 def saxe_figure(quick: bool = False, progress: bool = False) -> tuple[Any, dict, dict]:
     """Mode strengths of ``LinearNet.paper()``: flow, GD and the closed form.
 
+    Parameters
+    ----------
+    quick : bool
+        Fewer output times of the flow and a GD run recorded every other step.
+    progress : bool
+        Progress bars on stderr.
+
     Returns
     -------
     fig : matplotlib Figure
+        Two panels: the mode strengths over time, and their errors against eq. (6).
     runs : dict of str to Trajectory
         ``"saxe_flow"`` and ``"saxe_gd"``.
     results : dict
         Event times against the closed-form half times, errors of the flow and of GD.
+
+    Examples
+    --------
+    The solver's events meet the closed-form half times, and the flow meets eq. (6)
+    within its tolerance (a normalised error below 5):
+
+    >>> import matplotlib.pyplot as plt
+    >>> fig, runs, results = saxe_figure(quick=True)
+    >>> sorted(runs), len(fig.axes)
+    (['saxe_flow', 'saxe_gd'], 2)
+    >>> bool(max(results["half_time_rel_error"]) < 1e-6), results["flow_max_normalised_error"] < 5
+    (True, True)
+    >>> plt.close(fig)
     """
     import matplotlib.pyplot as plt
 
@@ -156,11 +177,35 @@ def phase_figure(quick: bool = False, progress: bool = False) -> tuple[Any, dict
     ``∇L = Σ λ_i c_i q_i`` (``c = Qᵀθ``): in the stiff region the flow first removes the
     stiff coordinate, then slides along the slow valley.
 
+    Parameters
+    ----------
+    quick : bool
+        Four flows instead of six, fewer output times, sparser streamlines.
+    progress : bool
+        Progress bars on stderr.
+
     Returns
     -------
-    fig, runs, results
-        As :func:`saxe_figure`; ``results`` holds the largest normalised error of the flows
-        against ``expm(−Ht)θ₀`` (computed by Sylvester's formula, :func:`_expm_2x2`).
+    fig : matplotlib Figure
+        The phase portrait (one axes).
+    runs : dict of str to Trajectory
+        ``"phase_flow_0"``, ``"phase_flow_1"`` ... and ``"phase_gd"``.
+    results : dict
+        The Hessian and its eigenvalues, the largest normalised error of the flows against
+        ``expm(−Ht)θ₀`` (computed by Sylvester's formula, independently of
+        :meth:`Quadratic.exact`), and GD's learning rate with its stability limit.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig, runs, results = phase_figure(quick=True)
+    >>> sorted(runs)
+    ['phase_flow_0', 'phase_flow_1', 'phase_flow_2', 'phase_flow_3', 'phase_gd']
+    >>> results["flow_max_normalised_error"] < 5, results["gd_lr"] < results["gd_stability_limit"]
+    (True, True)
+    >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
+    ('θ₁', 'θ₂')
+    >>> plt.close(fig)
     """
     import gradflow as gf
     from gradflow import plots
@@ -239,11 +284,35 @@ def phase_figure(quick: bool = False, progress: bool = False) -> tuple[Any, dict
 def order_figure(quick: bool = False, progress: bool = False) -> tuple[Any, dict]:
     """``‖θ_GD(T/η) − θ_GF(T)‖`` against ``η`` on both oracles, with the fitted order.
 
+    Parameters
+    ----------
+    quick : bool
+        Four learning rates per oracle instead of seven.
+    progress : bool
+        A message per oracle on stderr.
+
     Returns
     -------
     fig : matplotlib Figure
+        The distances against ``η`` on log-log axes, with the fitted lines.
     results : dict
         Per oracle: the learning rates, the distances and the fitted order.
+
+    Examples
+    --------
+    Gradient descent is Euler's method on the flow, so the fitted order is 1 on both
+    oracles (measured: 1.005 and 0.993 in the quick version).  The quick version takes
+    4 to 11 s on a busy 2-core machine (measured), too long for a doctest;
+    ``tests/test_figures.py`` runs it through :func:`reproduce`, and the doctest of
+    :func:`gradflow.convergence_order` checks the order on a 1-D quadratic.
+
+    >>> import matplotlib.pyplot as plt
+    >>> fig, results = order_figure(quick=True)  # doctest: +SKIP
+    >>> {label: round(r["order"], 1) for label, r in results.items()}  # doctest: +SKIP
+    {'Quadratic.paper(), T = 2': 1.0, 'LinearNet.paper(), T = 3': 1.0}
+    >>> fig.axes[0].get_xscale(), fig.axes[0].get_yscale()  # doctest: +SKIP
+    ('log', 'log')
+    >>> plt.close("all")
     """
     import matplotlib.pyplot as plt
 
@@ -295,6 +364,17 @@ def reproduce(out: Path | str, quick: bool = False, progress: bool = False) -> l
     -------
     list of Path
         Every file written: three PNGs, the ``.npz`` runs and ``results.json``.
+
+    Examples
+    --------
+    The quick set takes about 15 s on a busy 2-core machine (measured), too long for a
+    doctest; ``tests/test_figures.py`` runs it and checks the files:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as out:  # doctest: +SKIP
+    ...     paths = reproduce(out, quick=True)
+    ...     sorted(p.name for p in paths if p.suffix != ".npz")
+    ['gd_vs_flow_order.png', 'phase_portrait.png', 'results.json', 'saxe_modes.png']
     """
     import matplotlib
 
