@@ -14,6 +14,7 @@ Screenshots of every page opened are written to ``docs/_build/screenshots/``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -96,6 +97,7 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     profile = tempfile.mkdtemp(prefix="gradflow-chromium-")
     for arg in (
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -115,7 +117,15 @@ def _open(driver, page: str) -> None:
     path = HTML / page
     assert path.is_file(), f"{page} was not built"
     driver.set_window_size(1280, 1600)
+    _requests(driver)  # drop what was asked for before this page
     driver.get(path.as_uri())
+
+
+def _requests(driver) -> list[str]:
+    """Every URL the browser asked for since the last call (Chrome's performance log)."""
+    events = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
+    sent = [e for e in events if e["method"] == "Network.requestWillBeSent"]
+    return [e["params"]["request"]["url"] for e in sent]
 
 
 def _screenshot(driver, page: str) -> None:
@@ -136,6 +146,10 @@ def test_math_is_typeset(browser, page):
     assert report["containers"] >= report["sources"]
     assert not report["errors"], f"{page}: TeX errors: {report['errors'][:3]}"
     assert report["empty_svgs"] == 0
+    requested = _requests(browser)
+    remote = [url for url in requested if url.split(":", 1)[0] in ("http", "https", "ws", "wss")]
+    assert not remote, f"{page}: asked the network for {remote[:3]}"
+    assert any("/_static/mathjax/" in url for url in requested)
     text = report["text"]
     for raw in ("\\frac", "\\(", "\\[", "$$", "\\mathrm", "\\sum"):
         assert raw not in text, f"{page}: raw {raw!r} in the text outside code"
@@ -144,7 +158,11 @@ def test_math_is_typeset(browser, page):
 
 
 def test_mathjax_is_served_from_the_build():
-    """No CDN: the page's MathJax script is a file of the build itself."""
+    """No CDN: the page's MathJax script is a file of the build itself.
+
+    ``test_math_is_typeset`` also checks, from the browser's network log, that a page asks
+    for nothing but files of the build while MathJax typesets it.
+    """
     page = (HTML / "models" / "icl_regression.html").read_text(encoding="utf-8")
     scripts = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', page, flags=re.I)
     assert scripts, "no MathJax script on the derivation page"
