@@ -71,7 +71,7 @@ def _copy_mathjax(app, exception) -> None:
 
 
 # --- API reference: autodoc + numpydoc -------------------------------------------------------
-autodoc_default_options = {"members": False}
+autodoc_member_order = "bysource"
 autodoc_typehints = "none"  # numpydoc's Parameters sections carry the types
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
