@@ -357,7 +357,10 @@ def read_table(path: str | os.PathLike[str]) -> tuple[list[str], list[dict[str, 
     ...     header, rows = read_table(csv_path)
     >>> header
     ['x', 'seed', 'y', 'status', 'wall_time', 'error', 'key']
-    >>> sorted((row["x"], row["y"], row["error"]) for row in rows)  # in the order they finished
+
+    The rows are in the order the runs finished:
+
+    >>> sorted((row["x"], row["y"], row["error"]) for row in rows)
     [(1, 1, None), (2, 4, None)]
     """
     path = Path(path)
