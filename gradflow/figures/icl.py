@@ -68,7 +68,46 @@ GD_LR = 4.0
 def adam_run(
     imbalanced: bool, record_every: int = 10, progress: bool = False
 ) -> tuple[ICLRegression, gf.Trajectory]:
-    """The Adam experiment of spec §7.6 on :meth:`ICLRegression.paper` (400 steps, lr 0.002)."""
+    """The Adam experiment of spec §7.6 on :meth:`ICLRegression.paper` (400 steps, lr 0.002).
+
+    Full-batch Adam (PyTorch's defaults, ``PAPER_ADAM``) on the empirical loss of M = 300
+    prompts, random orthonormal features, d = 20, K = 5, N = 30, from ``Q = 0``.
+
+    Parameters
+    ----------
+    imbalanced : bool
+        Use ``p = (0.6, 0.1, 0.1, 0.1, 0.1)`` instead of the balanced ``p_k = 1/5``.
+    record_every : int
+        Record the observables (including those on the 5000 test prompts) every this
+        many steps.
+    progress : bool
+        Print a progress bar on stderr.
+
+    Returns
+    -------
+    model : ICLRegression
+        The empirical model (:meth:`ICLRegression.paper`).
+    traj : gradflow.Trajectory
+        The Adam run; ``traj.steps`` are Adam steps (epochs).
+
+    Examples
+    --------
+    The settings it trains with:
+
+    >>> from gradflow.figures.icl import PAPER_ADAM
+    >>> PAPER_ADAM
+    {'lr': 0.002, 'steps': 400}
+
+    The run itself takes 1-2 s (measured under load), too long for a doctest; what it
+    gives, the mean attention of each query on its own feature after 400 steps:
+
+    >>> import numpy as np
+    >>> model, traj = adam_run(imbalanced=False, record_every=400)  # doctest: +SKIP
+    >>> traj.steps.tolist()  # doctest: +SKIP
+    [0, 400]
+    >>> round(float(np.diag(traj.observables["test_attn"][-1]).mean()), 2)  # doctest: +SKIP
+    0.88
+    """
     model = ICLRegression.paper(imbalanced=imbalanced)
     traj = gf.adam(
         model, model.init_params(), record_every=record_every, progress=progress, **PAPER_ADAM
@@ -83,7 +122,48 @@ def _population_errors(model: ICLRegression, traj: gf.Trajectory) -> np.ndarray:
 
 
 def adam_figure(model: ICLRegression, traj: gf.Trajectory, path: Path) -> dict[str, Any]:
-    """Per-feature error and attention score against the epoch (the paper's Figures 2-3)."""
+    """Per-feature error and attention score against the epoch (the paper's Figures 2-3).
+
+    Left, the per-feature error ``L_k`` on the test prompts (solid), the exact population
+    error from ``S = Vf Q Vfᵀ`` (dotted) and the training loss (dashed); right, the
+    attention ``attn_k`` of each query on its own feature.
+
+    Parameters
+    ----------
+    model : ICLRegression
+        The empirical model that was trained (``population="empirical"``).
+    traj : gradflow.Trajectory
+        Its Adam (or GD) run, with the observables ``S``, ``test_attn`` and
+        ``test_feature_loss`` recorded.
+    path : pathlib.Path
+        Where to write the PNG.
+
+    Returns
+    -------
+    dict
+        ``attn_start`` and ``attn_end`` (K,), the test attention on the own feature;
+        ``test_error_end`` and ``population_error_end`` (K,); ``train_loss``, first and
+        last.
+
+    Examples
+    --------
+    A tiny run (N = 4, 20 training prompts, 20 steps) has what the figure reads:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import gradflow as gf
+    >>> model = ICLRegression.paper(N=4, M=20, M_test=50)
+    >>> traj = gf.adam(model, model.init_params(), lr=0.002, steps=20, record_every=10)
+    >>> traj.steps.tolist(), traj.observables["test_attn"].shape
+    ([0, 10, 20], (3, 5, 5))
+
+    Drawing it takes seconds (matplotlib), so it is not run here; its output:
+
+    >>> with tempfile.TemporaryDirectory() as out:  # doctest: +SKIP
+    ...     numbers = adam_figure(model, traj, Path(out) / "adam.png")
+    >>> [round(x, 3) for x in numbers["train_loss"]]  # doctest: +SKIP
+    [0.509, 0.416]
+    """
     import matplotlib.pyplot as plt
 
     epochs = traj.steps
@@ -125,6 +205,39 @@ def flow_run(
 
     Events: the dominant / balanced query's ``attn = 1/2`` and ``L = 1e-3``; for the
     imbalanced model also the four-phase boundaries of the under-represented query 1.
+    The flow is LSODA (rtol 1e-9, atol 1e-12) from ``Q = 0``; GD runs to ``t_end / 4``,
+    its step ``k`` recorded at flow time ``t = ηk``.
+
+    Parameters
+    ----------
+    K : int
+        Number of features (N = 100 tokens).
+    imbalanced : bool
+        ``p_1 = 1/2`` (:func:`imbalanced_p`) instead of the balanced ``p_k = 1/K``.
+    t_end : float
+        Flow time to integrate to.
+    progress : bool
+        Print progress bars on stderr.
+
+    Returns
+    -------
+    model : ICLRegression
+        The mean-field model.
+    flow : gradflow.Trajectory
+        The gradient flow, with its events.
+    gd : gradflow.Trajectory
+        GD with ``lr = 4``.
+
+    Examples
+    --------
+    Balanced, K = 3: phase I ends at the closed-form time, and GD is recorded at
+    ``t = 4k``:
+
+    >>> model, flow, gd = flow_run(K=3, imbalanced=False, t_end=20.0)
+    >>> round(flow.event_time("attn_k=1/2"), 4), round(phase1_time(3), 4)
+    (6.6059, 6.6059)
+    >>> gd.t.tolist()
+    [0.0, 4.0]
     """
     p = imbalanced_p(K, 0.5) if imbalanced else None
     model = ICLRegression(K=K, N=100, p=p, population="mean_field")
@@ -156,7 +269,48 @@ def _shade_phases(ax: Any, times: list[float], t_end: float) -> None:
 def flow_figure(
     model: ICLRegression, flow: gf.Trajectory, gd: gf.Trajectory, path: Path
 ) -> dict[str, Any]:
-    """Error, attention and weights against time, GF solid and GD dashed, phases marked."""
+    """Error, attention and weights against time, GF solid and GD dashed, phases marked.
+
+    Three log-time panels: the per-feature error ``L_k`` with the tail
+    ``1/(4κ p_k t)``, the attention scores, and the weights of ``S``.  GD is drawn as
+    circles at ``t = ηk``.  Balanced: phases I and II split at the event
+    ``"attn_k=1/2"``, with the closed form ``t(u)`` as white dots.  Imbalanced: the four
+    phases of the under-represented query shaded between its events.
+
+    Parameters
+    ----------
+    model : ICLRegression
+        The mean-field model of :func:`flow_run`.
+    flow : gradflow.Trajectory
+        Its gradient flow, with the events of :func:`flow_run`.
+    gd : gradflow.Trajectory
+        Its GD run.
+    path : pathlib.Path
+        Where to write the PNG.
+
+    Returns
+    -------
+    dict
+        ``events`` (name to time); balanced runs add ``phase1_closed_form``.
+
+    Examples
+    --------
+    The step of the GD drawn next to the flow:
+
+    >>> GD_LR
+    4.0
+
+    Drawing takes seconds (matplotlib), so it is not run here; its output for K = 3:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> model, flow, gd = flow_run(K=3, imbalanced=False, t_end=20.0)  # doctest: +SKIP
+    >>> with tempfile.TemporaryDirectory() as out:  # doctest: +SKIP
+    ...     numbers = flow_figure(model, flow, gd, Path(out) / "flow.png")
+    >>> event = numbers["events"]["attn_k=1/2"]  # doctest: +SKIP
+    >>> round(event, 4), round(numbers["phase1_closed_form"], 4)  # doctest: +SKIP
+    (6.6059, 6.6059)
+    """
     import matplotlib.pyplot as plt
 
     K = model.K
@@ -235,7 +389,43 @@ def flow_figure(
 
 
 def portrait_figure(K: int, path: Path, t_end: float) -> dict[str, Any]:
-    """Phase portrait of the 2-D under-represented system (A_k, B_{k,1}), phases coloured."""
+    """Phase portrait of the 2-D under-represented system (A_k, B_{k,1}), phases coloured.
+
+    The mean-field :class:`UnderrepresentedColumn` (N = 100, p_1 = 1/2): its vector field,
+    the plane coloured by :meth:`UnderrepresentedColumn.phase`, and trajectories from
+    four starts; the one from ``(0, 0)`` (that is, ``Q = 0``) carries markers at its
+    three phase boundaries.
+
+    Parameters
+    ----------
+    K : int
+        Number of features (``K ≥ 3``).
+    path : pathlib.Path
+        Where to write the PNG.
+    t_end : float
+        Time to integrate each trajectory to (η = 1).
+
+    Returns
+    -------
+    dict
+        ``events_from_zero``: the event times of the trajectory from ``Q = 0``.
+
+    Examples
+    --------
+    The phase labels of the legend:
+
+    >>> PHASE_LABELS[1]
+    'I: B_{k,1} drops, C rises'
+
+    Drawing takes seconds, so it is not run here; its output for K = 5:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as out:  # doctest: +SKIP
+    ...     numbers = portrait_figure(5, Path(out) / "portrait.png", t_end=100.0)
+    >>> {k: round(v, 2) for k, v in numbers["events_from_zero"].items()}  # doctest: +SKIP
+    {'C peak': 7.55, 'attn_1=attn_k': 37.06, 'attn_k=1/2': 65.76, 'L_k=eps': nan}
+    """
     import matplotlib.pyplot as plt
 
     col = UnderrepresentedColumn(K, 100, p1=0.5, population="mean_field")
@@ -266,7 +456,43 @@ def portrait_figure(K: int, path: Path, t_end: float) -> dict[str, Any]:
 
 
 def scaling_figure(Ks: list[int], path: Path) -> dict[str, Any]:
-    """Phase boundaries against K: balanced phase I (closed form) and under-represented events."""
+    """Phase boundaries against K: balanced phase I (closed form) and under-represented events.
+
+    For each K: :func:`phase1_time` (balanced) and the three phase boundaries of the
+    mean-field :class:`UnderrepresentedColumn` (N = 100, p_1 = 1/2); each series is fitted
+    with :func:`gradflow.scaling.fit_power_law` and drawn log-log with the theory's K².
+
+    Parameters
+    ----------
+    Ks : list of int
+        At least three values of K (the fit's interval needs three points); ``K ≥ 3``.
+    path : pathlib.Path
+        Where to write the PNG.
+
+    Returns
+    -------
+    dict
+        Per series: ``exponent``, ``interval`` (95 %) and the ``times``.
+
+    Examples
+    --------
+    The balanced series is the closed form (spec §7.3 L2):
+
+    >>> [round(phase1_time(K), 2) for K in (5, 10, 20)]
+    [31.61, 143.79, 544.64]
+
+    The figure takes seconds, so it is not run here; its fitted exponents for
+    K = 5, 10, 20 (small K: the under-represented series have not reached their K²
+    regime; ``gradflow reproduce icl`` uses K = 10 ... 160):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as out:  # doctest: +SKIP
+    ...     fits = scaling_figure([5, 10, 20], Path(out) / "scaling.png")
+    >>> {name: round(fit["exponent"], 2) for name, fit in fits.items()}  # doctest: +SKIP
+    {'balanced attn_k=1/2': 2.05, 'under-rep. C peak': 2.9,
+     'under-rep. attn_1=attn_k': 2.26, 'under-rep. attn_k=1/2': 2.13}
+    """
     import matplotlib.pyplot as plt
 
     Ks_arr = np.asarray(Ks, dtype=float)
@@ -294,8 +520,41 @@ def scaling_figure(Ks: list[int], path: Path) -> dict[str, Any]:
 def reproduce(out: Path, quick: bool = False, progress: bool = False) -> list[Path]:
     """Write the ICL figures, runs and ``results.json`` into ``out``; return the paths.
 
-    ``quick`` uses K = 10 for the flows and fewer sizes for the scaling figure (under a
-    minute); the default uses K = 20.  The Adam runs are the paper's size in both.
+    ``quick`` uses K = 10 for the flows and fewer sizes for the scaling figure; the
+    default uses K = 20.  The Adam runs are the paper's size in both.
+
+    Parameters
+    ----------
+    out : pathlib.Path or str
+        Output directory (created, with a ``runs/`` subdirectory for the ``.npz`` runs).
+    quick : bool
+        K = 10, flows to t = 2e4, scaling over K = 10, 20, 40 (73 s measured on a loaded
+        2-core machine); otherwise K = 20, t = 1e5, K = 10 ... 160.
+    progress : bool
+        Print progress bars on stderr.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Every file written: five PNGs, six ``.npz`` runs and ``results.json``.
+
+    Examples
+    --------
+    ``gradflow reproduce icl`` finds it through the figure registry:
+
+    >>> from gradflow import figures
+    >>> figures.get("icl").reproduce is reproduce
+    True
+
+    The quick set takes over a minute, so it is not run here
+    (``tests/test_icl_regression_laws.py`` runs it); the files it writes:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as out:  # doctest: +SKIP
+    ...     paths = reproduce(out, quick=True)
+    ...     sorted(p.name for p in paths if p.suffix != ".npz")
+    ['adam_balanced.png', 'adam_imbalanced.png', 'flow_balanced.png', 'flow_imbalanced.png',
+     'phase_portrait.png', 'results.json', 'scaling.png']
     """
     import matplotlib
 
