@@ -125,18 +125,75 @@ class _ChainBase(Model):
         self.trainable = ("x",)
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """``W₀ = 0`` (Theorem 1): ``x = 0``."""
+        """``W₀ = 0`` (Theorem 1): ``x = 0``.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator or None
+            Unused: the start is deterministic.
+
+        Returns
+        -------
+        dict
+            ``{"x": zeros (M+1,)}``.
+
+        Examples
+        --------
+        >>> ReducedChain(16, 3, 3).init_params(None)["x"].tolist()
+        [0.0, 0.0, 0.0, 0.0]
+        """
         return {"x": np.zeros(self.M + 1)}
 
     def _x(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
         return validate_params(params, {"x": (self.M + 1,)}, allow_complex=True)["x"]
 
     def to_w(self, x: np.ndarray) -> np.ndarray:
-        """Column values ``w = (w_1..w_M, w_o)`` from isometric coordinates (any leading axes)."""
+        """Column values ``w = (w_1..w_M, w_o)`` from isometric coordinates (any leading axes).
+
+        Parameters
+        ----------
+        x : ndarray, shape (..., M+1)
+            Isometric coordinates.
+
+        Returns
+        -------
+        ndarray, shape (..., M+1)
+            ``x / scale``.
+
+        Examples
+        --------
+        ``w_k`` stands for L entries of W and ``w_o`` for ``L(L − M)``:
+
+        >>> import numpy as np
+        >>> r = ReducedChain(16, 3, 3)
+        >>> (r.scale**2).tolist()  # L, L, L, L(L - M)
+        [16.0, 16.0, 16.0, 208.0]
+        >>> r.to_w(np.array([4.0, 4.0, 4.0, 0.0])).tolist()
+        [1.0, 1.0, 1.0, 0.0]
+        """
         return np.asarray(x) / self.scale
 
     def from_w(self, w: np.ndarray) -> np.ndarray:
-        """Isometric coordinates from column values."""
+        """Isometric coordinates from column values.
+
+        Parameters
+        ----------
+        w : ndarray, shape (..., M+1)
+            Column values ``(w_1, …, w_M, w_o)``.
+
+        Returns
+        -------
+        ndarray, shape (..., M+1)
+            ``w · scale``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> r = ReducedChain(16, 3, 3)
+        >>> w = np.array([0.3, 0.2, 0.1, 0.0])
+        >>> bool(np.allclose(r.to_w(r.from_w(w)), w))
+        True
+        """
         return np.asarray(w) * self.scale
 
     def _attention(self, w: np.ndarray) -> np.ndarray:
@@ -151,6 +208,28 @@ class _ChainBase(Model):
 
         Positive for every pattern ⟺ perfect classification (§8 #4); the same quantity
         as :meth:`DecisionList.margins` (absent classes have logit 0 < the LDT's logit).
+
+        Parameters
+        ----------
+        params : dict
+            ``{"x": (M+1,)}``.
+
+        Returns
+        -------
+        ndarray, shape (P,)
+            One margin per pattern.
+
+        Examples
+        --------
+        At ``W = 0`` every present token ties; a chain-ordered column is perfect:
+
+        >>> import numpy as np
+        >>> r = ReducedChain(16, 3, 3)
+        >>> r.margins(r.init_params(None)).tolist()
+        [0.0, 0.0, 0.0, 0.0]
+        >>> ordered = {"x": r.from_w(np.array([3.0, 2.0, 1.0, 0.0]))}  # a_1 > a_2 > a > others
+        >>> bool(r.margins(ordered).min() > 0)
+        True
         """
         w = np.real(self.to_w(self._x(params)))
         z = self._logits(w)
@@ -160,7 +239,26 @@ class _ChainBase(Model):
         return zl - rivals
 
     def perfect_event(self, terminal: bool = True):
-        """Event ``min margin − 1e-12`` (direction +1) for ``integrate_flow``."""
+        """Event ``min margin − 1e-12`` (direction +1) for ``integrate_flow``.
+
+        Parameters
+        ----------
+        terminal : bool
+            Stop the integration at the event.
+
+        Returns
+        -------
+        callable
+            ``perfect(t, params) -> float`` with ``terminal``, ``direction = 1`` and
+            ``name = "perfect"``.
+
+        Examples
+        --------
+        >>> r = ReducedChain(16, 3, 3)
+        >>> ev = r.perfect_event()
+        >>> ev(0.0, r.init_params(None)), ev.direction, ev.name
+        (-1e-12, 1, 'perfect')
+        """
 
         def perfect(t: float, params: Mapping[str, np.ndarray]) -> float:
             return float(self.margins(params).min()) - MARGIN_THRESHOLD
@@ -171,7 +269,26 @@ class _ChainBase(Model):
         return perfect
 
     def observables(self, params: Mapping[str, np.ndarray]) -> dict[str, Any]:
-        """``chain`` = the column values w (M+1,), ``min_margin`` and ``perfect``."""
+        """``chain`` = the column values w (M+1,), ``min_margin`` and ``perfect``.
+
+        Parameters
+        ----------
+        params : dict
+            ``{"x": (M+1,)}``.
+
+        Returns
+        -------
+        dict
+            ``chain``, ``min_margin`` and ``perfect`` (1.0 iff every margin > 1e-12).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> r = ReducedChain(16, 3, 3)
+        >>> obs = r.observables({"x": r.from_w(np.array([3.0, 2.0, 1.0, 0.0]))})
+        >>> obs["chain"].tolist(), obs["perfect"]
+        ([3.0, 2.0, 1.0, 0.0], 1.0)
+        """
         mg = self.margins(params)
         return {
             "chain": np.real(self.to_w(self._x(params))),
@@ -180,7 +297,21 @@ class _ChainBase(Model):
         }
 
     def initial_rates_ordered(self) -> bool:
-        """True when ``−∇`` at ``W = 0`` already orders the chain (T_perfect = 0⁺, §8 #13)."""
+        """True when ``−∇`` at ``W = 0`` already orders the chain (T_perfect = 0⁺, §8 #13).
+
+        Returns
+        -------
+        bool
+            Whether the initial rates satisfy ``ẇ_1 > … > ẇ_M > ẇ_o``.
+
+        Examples
+        --------
+        When L is not ≫ nM the flow starts in chain order (spec §5.1):
+
+        >>> [ReducedChain(16, n, M).initial_rates_ordered() for n, M in ((5, 5), (3, 3))]
+        [True, False]
+        """
+
         r = -self.grad(self.init_params(np.random.default_rng(0)))["x"] / self.scale
         return bool(np.all(np.diff(r) < 0))
 
