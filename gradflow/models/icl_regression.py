@@ -1114,11 +1114,34 @@ class _ReducedColumn:
     def evaluate(self, y: np.ndarray) -> dict[str, np.ndarray]:
         """Rates and observables at states ``y`` of shape (dim,) or (dim, P) (vectorised).
 
-        Returns a dict with ``rate`` (dim, ...) = dy/dt, ``group_rate`` (G, ...) the rate
-        of one feature's weight in each group, ``loss`` (the per-feature error
-        ``L_k = E[ℓ_k]``), ``attn`` (G, ...) the expected group attention, and ``scores``.
         The last result is cached (solve_ivp evaluates the events at the state its
         right-hand side has just seen): do not modify the returned arrays.
+
+        Parameters
+        ----------
+        y : ndarray, shape (dim,) or (dim, P)
+            One state, or ``P`` states as columns (``dim`` = ``len(self.names)``).
+
+        Returns
+        -------
+        dict
+            ``rate`` (dim, ...), ``dy/dt``; ``group_rate`` (G, ...), the rate of one
+            feature's weight in each group; ``loss`` (...), the per-feature error
+            ``L_k = E[ℓ_k]``; ``attn`` (G, ...), the expected attention of each group
+            (target first); ``scores`` (G, ...), the group scores.
+
+        Examples
+        --------
+        A balanced mean-field column at ``A = 0``: attention ``1/K`` on the own feature,
+        ``L_k = ½[(1 − 1/K)² + (K − 1)/K²]``, and ``dA/dt = 2 p attn_k L_k``:
+
+        >>> import numpy as np
+        >>> col = SymmetricColumn(5, 30, population="mean_field")
+        >>> ev = col.evaluate(np.zeros(1))
+        >>> round(float(ev["attn"][0]), 12), round(float(ev["loss"]), 12)
+        (0.2, 0.4)
+        >>> bool(np.isclose(ev["rate"][0], 2 * 0.2 * 0.2 * 0.4))
+        True
         """
         y = np.asarray(y, dtype=float)
         if (
@@ -1150,7 +1173,28 @@ class _ReducedColumn:
         return out
 
     def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
-        """Right-hand side ``dy/dt`` for :func:`scipy.integrate.solve_ivp`."""
+        """Right-hand side ``dy/dt`` for :func:`scipy.integrate.solve_ivp`.
+
+        Parameters
+        ----------
+        t : float
+            Time (unused: the system is autonomous).
+        y : ndarray, shape (dim,)
+            State.
+
+        Returns
+        -------
+        ndarray, shape (dim,)
+            ``dy/dt`` (a copy of ``evaluate(y)["rate"]``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> col = UnderrepresentedColumn(10, 100, population="mean_field")
+        >>> rate = col.rhs(0.0, np.zeros(2))
+        >>> rate.shape, bool(rate[0] > 0 > rate[1])   # A_k rises, B_{k,1} falls
+        ((2,), True)
+        """
         return self.evaluate(y)["rate"].copy()
 
     def _event_functions(self, eps: float) -> dict[str, Callable]:
@@ -1181,6 +1225,36 @@ class _ReducedColumn:
         stop rising) and ``"attn_1=attn_k"`` (spec §7.4).  The right-hand side carries the
         factor η, so times count GD iterations of step η (with η = 1, the flow time).
         Defaults follow spec §6.1b (LSODA, rtol 1e-10, atol 1e-12).
+
+        Parameters
+        ----------
+        t_end : float
+            Final time (positive).
+        t_eval : ndarray, optional
+            Times at which to store the solution; default ``0`` and 300 geometrically
+            spaced times from 1e-2 to ``t_end``.
+        eps : float
+            Level of the ``"L_k=eps"`` event.
+        rtol, atol : float
+            Tolerances of :func:`scipy.integrate.solve_ivp`.
+        method : str
+            solve_ivp method.
+        y0 : sequence of float, optional
+            Initial state; default zero (``Q = 0``).
+
+        Returns
+        -------
+        ReducedSolution
+            Samples, observables, event times and solver counters.
+
+        Examples
+        --------
+        Balanced K = 10, mean field: the end of phase I and ``L_k = 1e-3`` at the
+        closed-form times (spec §7.3 L2, L3: 143.79 and 2810.5):
+
+        >>> sol = SymmetricColumn(10, 100, population="mean_field").solve(3000.0)
+        >>> round(sol.events["attn_k=1/2"], 2), round(sol.events["L_k=eps"], 1)
+        (143.79, 2810.5)
         """
         if not float(t_end) > 0:
             raise ValueError(f"t_end must be positive, got {t_end!r}")
