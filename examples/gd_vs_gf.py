@@ -14,7 +14,7 @@
    first shrinks and the second grows until the loss overflows.  ``gradient_descent`` warns
    at the start, stops with status "diverged" and keeps every step it computed.
 
-Run:  python examples/gd_vs_gf.py [--out DIR]
+Run:  ``python examples/gd_vs_gf.py [--out DIR]``
 """
 
 import argparse
@@ -182,7 +182,7 @@ def stability_figure(out: Path) -> dict:
     )
     ax.legend(loc="lower left")
     fig.tight_layout()
-    gf.plots.save(fig, out / "gd_stability.png")
+    gf.plots.save(fig, out / "gd_vs_gf_stability.png")
     plt.close(fig)
     return {
         "eigenvalues": EIGENVALUES,
@@ -202,7 +202,7 @@ def stability_figure(out: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("figures-out/gd_vs_gf"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
