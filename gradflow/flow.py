@@ -56,6 +56,7 @@ __all__ = [
     "event",
     "DenseFlow",
     "GradientField",
+    "WallTimeUp",
     "METHODS",
     "AUTO_LSODA_MAX_SIZE",
 ]
@@ -403,6 +404,29 @@ class DenseFlow:
 
 
 # --- the right-hand side --------------------------------------------------------
+class WallTimeUp(Exception):
+    """Raised by :class:`GradientField` past its deadline, to abandon a solver step.
+
+    An implicit step may call the gradient many times (a finite-difference Jacobian costs
+    one call per state entry), so ``max_wall`` is enforced at each call, not only between
+    steps; :func:`integrate_flow` catches this and keeps the last accepted step.
+
+    Parameters
+    ----------
+    nfev : int
+        Gradient calls made before the deadline.
+
+    Examples
+    --------
+    >>> WallTimeUp(12).nfev
+    12
+    """
+
+    def __init__(self, nfev: int):
+        super().__init__(f"wall-time deadline passed after {nfev} gradient calls")
+        self.nfev = nfev
+
+
 class GradientField:
     """The right-hand side ``f(t, y) = −∇L(θ)`` on the packed trainable vector ``y``.
 
@@ -417,6 +441,9 @@ class GradientField:
         The model whose :meth:`~gradflow.Model.grad` is called.
     spec : gradflow.params.Params
         The packing layout of the state ``y``.
+    deadline : float, optional
+        A :func:`time.perf_counter` reading; a call at or after it raises
+        :class:`WallTimeUp` instead of computing the gradient.
 
     Examples
     --------
@@ -431,12 +458,15 @@ class GradientField:
     ([-3.0, -4.0], 1)
     """
 
-    def __init__(self, model: Model, spec: Params):
+    def __init__(self, model: Model, spec: Params, deadline: float | None = None):
         self.model, self.spec = model, spec
         self.blocks = [(name, spec.slices[name], spec.shapes[name]) for name in spec.trainable]
         self.nfev = 0
+        self.deadline = deadline
 
     def __call__(self, t: float, y: np.ndarray) -> np.ndarray:
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
+            raise WallTimeUp(self.nfev)
         self.nfev += 1
         grad = self.model.grad(self.spec.unpack(y))
         field = np.empty(self.spec.size)
@@ -712,7 +742,9 @@ def integrate_flow(
     max_nfev : int, optional
         Stop with status ``"stalled"`` once the solver has made this many gradient calls.
     max_wall : float, optional
-        Stop with status ``"stalled"`` after this many seconds.
+        Stop with status ``"stalled"`` after this many seconds.  Checked at every gradient
+        call, so a long implicit step (a finite-difference Jacobian costs one call per
+        state entry) is abandoned too; the run keeps its last accepted step.
     progress : bool
         Show a progress bar over flow time on stderr.
     observables : bool
@@ -836,8 +868,18 @@ def integrate_flow(
                 stacklevel=2,
             )
 
-    rhs = GradientField(model, spec)
-    solver = METHODS[method_name](rhs, t0, y0, t1, **solver_kwargs)
+    rhs = GradientField(model, spec, None if max_wall is None else wall0 + max_wall)
+    status = ""
+    message = ""
+    try:
+        solver = METHODS[method_name](rhs, t0, y0, t1, **solver_kwargs)
+    except WallTimeUp:  # an implicit solver's first Jacobian outlasted max_wall
+        solver = None
+        status = "stalled"
+        message = (
+            f"stalled: max_wall={max_wall:g} s of wall time used up while {method_name}"
+            f" set up at t={t0:g} (of {t1:g})"
+        )
 
     ts: list[float] = []
     ys: list[np.ndarray] = []
@@ -852,12 +894,18 @@ def integrate_flow(
     interpolants = []
     bar = ProgressBar(f"gradflow flow ({method_name})", t0, t1, enabled=progress)
 
-    status = ""
-    message = ""
     t_reached, y_reached = t0, y0
     with np.errstate(over="ignore", invalid="ignore"):
-        while not status:
-            solver_message = solver.step()
+        while not status and solver is not None:
+            try:
+                solver_message = solver.step()
+            except WallTimeUp:
+                status = "stalled"
+                message = (
+                    f"stalled: max_wall={max_wall:g} s of wall time used up inside the step"
+                    f" from t={solver.t:.6g} (of {t1:g}); that step was abandoned"
+                )
+                break
             if solver.status == "failed":
                 status = "failed"
                 message = f"{method_name} failed at t={solver.t:.6g} (of {t1:g}): {solver_message}"
@@ -940,7 +988,8 @@ def integrate_flow(
     traj.status = status
     traj.method = method_name
     traj.message = f"{message} with {method_name} ({rhs.nfev} gradient calls); {method_reason}"
-    traj.nfev, traj.njev, traj.nlu = rhs.nfev, int(solver.njev), int(solver.nlu)
+    traj.nfev = rhs.nfev
+    traj.njev, traj.nlu = (0, 0) if solver is None else (int(solver.njev), int(solver.nlu))
     traj.events = fired
     if dense_output and interpolants:
         solution = OdeSolution(
