@@ -37,6 +37,7 @@ gradient flow (and the exact gradient descent) of the same loss in fewer variabl
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -204,8 +205,9 @@ def _logistic_loss_and_g(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``ℓ(x) = log1p(e^{-t}) + (t - x)/2`` and ``g(x) = e^{-t}/(1 + e^{-t})`` when σ = +1,
     ``1/(1 + e^{-t})`` when σ = -1: the same analytic functions, evaluated without overflow.
     """
-    if not np.iscomplexobj(x):
-        return np.logaddexp(0.0, -x), expit(-x)
+    if x.dtype.kind != "c":  # (a dtype test: np.iscomplexobj costs more than the math)
+        minus_x = -x
+        return np.logaddexp(0.0, minus_x), expit(minus_x)
     positive = x.real >= 0
     t = np.where(positive, x, -x)
     e = np.exp(-t)
@@ -214,26 +216,39 @@ def _logistic_loss_and_g(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ell, g
 
 
+@functools.cache
+def _ones(k: int) -> np.ndarray:
+    """A read-only vector of ``k`` ones: ``x @ _ones(k)`` sums the last axis in one BLAS call."""
+    ones = np.ones(k)
+    ones.flags.writeable = False
+    return ones
+
+
 def _softmax_last(s: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, complex-safe.
+    """Softmax over the last axis, complex-safe, computed in place in ``s`` (returned).
 
     Softmax is unchanged by any real shift of a row, so the shift is exact: one global
     shift (the real max) when the scores span less than 600 (no row can underflow to
-    all zeros), the per-row real max otherwise.
+    all zeros), the per-row real max otherwise.  The row sums are a product with a
+    vector of ones: one BLAS call instead of a reduction loop per row of length ``L``.
     """
-    hi = s.real.max()
-    if hi - s.real.min() < 600.0:
-        e = np.exp(s - hi)
+    re = s.real
+    hi = re.max()
+    if hi - re.min() < 600.0:
+        s -= hi
     else:
-        e = np.exp(s - s.real.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+        s -= re.max(axis=-1, keepdims=True)
+    np.exp(s, out=s)
+    L = s.shape[-1]
+    s /= (s.reshape(-1, L) @ _ones(L)).reshape(s.shape[:-1] + (1,))
+    return s
 
 
 def _scatter_add(index: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
     """``out[k] = Σ_{index == k} weights`` (``np.bincount``; complex weights split in two)."""
     index = index.ravel()
     weights = weights.ravel()
-    if np.iscomplexobj(weights):
+    if weights.dtype.kind == "c":
         re = np.bincount(index, weights=weights.real, minlength=size)
         im = np.bincount(index, weights=weights.imag, minlength=size)
         return re + 1j * im
@@ -248,13 +263,21 @@ def _forward(G, M, tokens, pair_index, sqrt_m):
 
     Returns ``F (n,)``, ``P (n, L, L)`` (query l, key h), ``gamma (n, L)`` = G(x_h) and
     ``e (n, L)`` = Σ_h p_lh γ_h, the value each query position outputs.
+
+    At the paper's size each array here holds at most n L² = 1,500 numbers, so the cost
+    is the number of NumPy calls, not the arithmetic: sums over a short axis are
+    products with a vector of ones (one BLAS call each) and the scores are scaled and
+    exponentiated in place.
     """
-    s = M.ravel()[pair_index] / sqrt_m
+    n, L = tokens.shape
+    ones = _ones(L)
+    s = M.take(pair_index)  # s[i, l, h] = M[tok_h, tok_l] ...
+    s /= sqrt_m  # ... / √m
     P = _softmax_last(s)
-    gamma = G[tokens]
-    e = np.einsum("nlh,nh->nl", P, gamma)
-    F = e.sum(axis=1)
-    return F, P, gamma, e
+    gamma = G.take(tokens)
+    e = (P * gamma[:, None, :]).reshape(n * L, L) @ ones  # e_l = Σ_h p_lh γ_h
+    F = e.reshape(n, L) @ ones  # F = Σ_l e_l
+    return F, P, gamma, e.reshape(n, L)
 
 
 def _loss_and_aggregates(G, M, data: _Data, need_grad: bool = True):
@@ -265,16 +288,17 @@ def _loss_and_aggregates(G, M, data: _Data, need_grad: bool = True):
     F, P, gamma, e = _forward(G, M, data.tokens, data.pair_index, data.sqrt_m)
     margin = data.y * F
     ell, g = _logistic_loss_and_g(margin)
-    loss = ell.mean()
+    loss = ell.sum() / data.n  # the mean, without np.mean's Python overhead
     if not need_grad:
         return loss, {"F": F, "P": P, "ell": ell, "g": g, "margin": margin}
-    c = g * data.y / data.n
-    # z_μ = Σ_i c_i Σ_h S_h [x_h = μ]: attention received by key h, summed over queries.
-    S = P.sum(axis=1)
-    z = _scatter_add(data.tokens, c[:, None] * S, data.d)
-    # Π_νμ = Σ_i c_i Σ_{l,h} δ_lh [x_h = ν][x_l = μ]: softmax backward of F_i.
-    delta = P * (gamma[:, None, :] - e[:, :, None])
-    Pi = _scatter_add(data.pair_index, c[:, None, None] * delta, data.d * data.d)
+    c = g * data.y_over_n  # c_i = g(y_i F_i) y_i / n
+    cP = P * c[:, None, None]  # c_i p_lh
+    # z_μ = Σ_i c_i Σ_{l,h} p_lh [x_h = μ]: attention received by key h, summed over
+    # queries (scattered by the key token of every (i, l, h)).
+    z = _scatter_add(data.key_tokens, cP, data.d)
+    # Π_νμ = Σ_i c_i Σ_{l,h} δ_lh [x_h = ν][x_l = μ]: softmax backward of F_i, with
+    # δ_lh = p_lh (γ_h - e_l).
+    Pi = _scatter_add(data.pair_index, cP * (gamma[:, None, :] - e[:, :, None]), data.d**2)
     Pi = Pi.reshape(data.d, data.d)
     return loss, {"F": F, "P": P, "ell": ell, "g": g, "margin": margin, "z": z, "Pi": Pi}
 
@@ -290,6 +314,9 @@ class _Data:
         self.sqrt_m = math.sqrt(m)
         # pair_index[i, l, h] = tok_h * d + tok_l: the flat index of M[key h, query l].
         self.pair_index = tokens[:, None, :] * d + tokens[:, :, None]
+        # key_tokens[i, l, h] = tok_h, flat: where c_i p_lh lands in z.
+        self.key_tokens = np.broadcast_to(tokens[:, None, :], self.pair_index.shape).ravel()
+        self.y_over_n = y / self.n
 
 
 # --------------------------------------------------------------------------------------
@@ -342,6 +369,8 @@ class _CoOccurrenceBase(Model):
         )
         #: fixed MLP readout a (m1,), i.i.d. uniform on {±1} (spec §3.1, §9.3)
         self.a = rng.choice([-1.0, 1.0], size=self.m1)
+        self.a.flags.writeable = False  # fixed, never trained (_a_outer caches its values)
+        self._a_rows = None  # (a, its distinct values, where each entry sits), see _a_outer
         self._data = _Data(self.tokens, self.y, self.d, self.m)
         self._type_masks = [self.types == k for k in (1, 2, 3, 4)]
         attention = (self.m, self.d)
@@ -451,6 +480,19 @@ class _CoOccurrenceBase(Model):
                 out[name] = rng.normal(0.0, std, size=shape)
         return out
 
+    def _a_outer(self, v: np.ndarray) -> np.ndarray:
+        """``a vᵀ`` (m1, len(v)), the shape of the gradient of ``W``.
+
+        ``a`` takes only the two values ±1, so ``a vᵀ`` has only two distinct rows (one
+        per distinct value of ``a``): they are computed once and copied into place
+        (``take``).  The same numbers as ``np.outer(a, v)``, which NumPy computes with one
+        multiply loop per row (256 loops at the paper's size, slower than the arithmetic).
+        """
+        if self._a_rows is None or self._a_rows[0] is not self.a:
+            self._a_rows = (self.a, *np.unique(self.a, return_inverse=True))
+        _, values, where = self._a_rows
+        return np.multiply.outer(values, v).take(where, axis=0)
+
     # --- the pieces each parametrisation supplies ---------------------------------
     def _mlp_shape(self) -> dict[str, tuple[int, ...]]:
         """Name and shape of the trained MLP block (``W`` or ``u_bar``)."""
@@ -491,7 +533,7 @@ class _CoOccurrenceBase(Model):
     def _finite(self, loss, params: Mapping[str, np.ndarray]):
         """Return ``loss`` as a float (complex kept); a non-finite loss from non-finite
         parameters raises the ValueError of :func:`validate_params`."""
-        if np.iscomplexobj(loss):
+        if isinstance(loss, complex):  # np.complex128 is a complex
             return loss
         if not math.isfinite(loss):
             validate_params(params, self._shapes, argname="params", allow_complex=True)
@@ -1027,8 +1069,8 @@ class CoOccurrence(_CoOccurrenceBase):
         grad = {
             "W_Q": W_K @ Pi_s,  # -W_K Π / √m
             "W_K": W_Q @ Pi_s.T,  # -W_Q Πᵀ / √m
-            "W_V": np.outer(u, minus_z),  # -u zᵀ
-            "W": np.outer(self.a, W_V @ minus_z),  # -a (W_V z)ᵀ
+            "W_V": u[:, None] * minus_z,  # -u zᵀ
+            "W": self._a_outer(W_V @ minus_z),  # -a (W_V z)ᵀ
         }
         return self._finite(loss, p), grad
 
@@ -1235,7 +1277,7 @@ class CoOccurrenceU(_CoOccurrenceBase):
         grad = {
             "W_Q": W_K @ Pi_s,  # -W_K Π / √m
             "W_K": W_Q @ Pi_s.T,  # -W_Q Πᵀ / √m
-            "W_V": np.outer(u, minus_z),  # -u zᵀ
+            "W_V": u[:, None] * minus_z,  # -u zᵀ
             "u_bar": math.sqrt(self.m1) * (W_V @ minus_z),  # -√m1 W_V z
         }
         return self._finite(loss, p), grad
