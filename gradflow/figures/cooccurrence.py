@@ -252,7 +252,7 @@ def theory_run(quick: bool = False, progress: bool = False) -> tuple[Any, dict]:
     T1 = flow.event_time("phase1_end")
     tl = obs["type_loss"]
     peaks = [float(flow.t[np.argmax(tl[:, k])]) for k in (1, 2)]
-    i1 = int(np.searchsorted(flow.t, T1, side="right"))
+    i1 = int(np.searchsorted(flow.t, T1))  # the sample at the event itself (it is recorded)
     results = {
         "config": model.config(),
         "T1": T1,
