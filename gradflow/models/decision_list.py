@@ -1371,8 +1371,8 @@ class DecisionList(Model):
 
         ``method="eigsh"`` (default): Lanczos (``scipy.sparse.linalg.eigsh``, ``which="LA"``)
         on the exact HVP, converged to 1e-10.  ``method="power"``: the engine's
-        :func:`gradflow.descent.sharpness` (power iteration; it stops on a 1e-6 change of the
-        Rayleigh quotient, which left a 3e-4 relative error at L=8 where Lanczos is exact).
+        :func:`gradflow.descent.sharpness` (the name is historical: the engine's estimate was
+        power iteration at first; it is now Lanczos as well, with tolerance 1e-8).
 
         Parameters
         ----------
@@ -1381,7 +1381,7 @@ class DecisionList(Model):
         trainable : sequence of str, optional
             Blocks to include; default :attr:`trainable`.
         method : {"eigsh", "power"}
-            Lanczos (default) or the engine's power iteration.
+            Lanczos here (default) or the engine's :func:`gradflow.descent.sharpness`.
 
         Returns
         -------
