@@ -36,8 +36,9 @@ ReLU and complex step: the ReLU is ``np.where(u.real > 0, u, 0)`` and the loss i
 from analytic pieces (``tanh``, ``log1p``, ``exp``), so the loss is analytic in the
 parameters everywhere except on the kink ``u = 0``; ``complex_safe = True`` and the
 complex-step derivative equals the gradient wherever no pre-activation sits exactly at
-zero (it is the one-sided derivative of the active branch there, which is also what
-:meth:`TwoMixture.grad` returns).  Central differences are wrong across a kink; during a
+zero; at ``u = 0`` exactly both take the branch ``σ = 0`` (derivative 0, the derivative
+from the left), so the complex step still equals what :meth:`TwoMixture.grad`
+returns.  Central differences are wrong across a kink; during a
 ReLU sliding mode (§6.3) pre-activations sit at ``|u| ~ 1e-16`` and only the complex step
 is meaningful there.
 """
