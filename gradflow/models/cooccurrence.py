@@ -258,24 +258,25 @@ def _scatter_add(index: np.ndarray, weights: np.ndarray, size: int) -> np.ndarra
 # --------------------------------------------------------------------------------------
 # Shared core: forward pass and the aggregates z, Π (spec §3.2, §5.2)
 # --------------------------------------------------------------------------------------
-def _forward(G, M, tokens, pair_index, sqrt_m):
+def _forward(G, M, data: _Data):
     """Forward pass from the tables ``G = W_Vᵀu`` (d,) and ``M = W_KᵀW_Q`` (d, d) (spec §3.2).
 
-    Returns ``F (n,)``, ``P (n, L, L)`` (query l, key h), ``gamma (n, L)`` = G(x_h) and
-    ``e (n, L)`` = Σ_h p_lh γ_h, the value each query position outputs.
+    Returns ``F (n,)``, ``P (n, L, L)`` (query l, key h), ``gamma (n, L, L)`` = G(x_h) at
+    every (query l, key h) and ``e (n, L)`` = Σ_h p_lh γ_h, the value each query position
+    outputs.
 
     At the paper's size each array here holds at most n L² = 1,500 numbers, so the cost
-    is the number of NumPy calls, not the arithmetic: sums over a short axis are
-    products with a vector of ones (one BLAS call each) and the scores are scaled and
-    exponentiated in place.
+    is the number of NumPy calls, not the arithmetic: the look-ups are single ``take``
+    calls on precomputed flat indices, sums over a short axis are products with a vector
+    of ones (one BLAS call each) and the scores are scaled and exponentiated in place.
     """
-    n, L = tokens.shape
+    n, L = data.tokens.shape
     ones = _ones(L)
-    s = M.take(pair_index)  # s[i, l, h] = M[tok_h, tok_l] ...
-    s /= sqrt_m  # ... / √m
+    s = M.take(data.pair_index)  # s[i, l, h] = M[tok_h, tok_l] ...
+    s /= data.sqrt_m  # ... / √m
     P = _softmax_last(s)
-    gamma = G.take(tokens)
-    e = (P * gamma[:, None, :]).reshape(n * L, L) @ ones  # e_l = Σ_h p_lh γ_h
+    gamma = G.take(data.key_tokens).reshape(n, L, L)  # gamma[i, l, h] = G(x_h)
+    e = (P * gamma).reshape(n * L, L) @ ones  # e_l = Σ_h p_lh γ_h
     F = e.reshape(n, L) @ ones  # F = Σ_l e_l
     return F, P, gamma, e.reshape(n, L)
 
@@ -285,7 +286,7 @@ def _loss_and_aggregates(G, M, data: _Data, need_grad: bool = True):
 
     Everything depends on the weights only through the tables ``G`` and ``M``.
     """
-    F, P, gamma, e = _forward(G, M, data.tokens, data.pair_index, data.sqrt_m)
+    F, P, gamma, e = _forward(G, M, data)
     margin = data.y * F
     ell, g = _logistic_loss_and_g(margin)
     loss = ell.sum() / data.n  # the mean, without np.mean's Python overhead
@@ -298,7 +299,7 @@ def _loss_and_aggregates(G, M, data: _Data, need_grad: bool = True):
     z = _scatter_add(data.key_tokens, cP, data.d)
     # Π_νμ = Σ_i c_i Σ_{l,h} δ_lh [x_h = ν][x_l = μ]: softmax backward of F_i, with
     # δ_lh = p_lh (γ_h - e_l).
-    Pi = _scatter_add(data.pair_index, cP * (gamma[:, None, :] - e[:, :, None]), data.d**2)
+    Pi = _scatter_add(data.pair_index, cP * (gamma - e[:, :, None]), data.d**2)
     Pi = Pi.reshape(data.d, data.d)
     return loss, {"F": F, "P": P, "ell": ell, "g": g, "margin": margin, "z": z, "Pi": Pi}
 
@@ -314,7 +315,7 @@ class _Data:
         self.sqrt_m = math.sqrt(m)
         # pair_index[i, l, h] = tok_h * d + tok_l: the flat index of M[key h, query l].
         self.pair_index = tokens[:, None, :] * d + tokens[:, :, None]
-        # key_tokens[i, l, h] = tok_h, flat: where c_i p_lh lands in z.
+        # key_tokens[i, l, h] = tok_h, flat: where G(x_h) is read and c_i p_lh lands in z.
         self.key_tokens = np.broadcast_to(tokens[:, None, :], self.pair_index.shape).ravel()
         self.y_over_n = y / self.n
 
@@ -570,7 +571,7 @@ class _CoOccurrenceBase(Model):
         """
         p = self._check(params)
         G, M = self._tables(p)
-        F, _, _, _ = _forward(G, M, self.tokens, self._data.pair_index, self._data.sqrt_m)
+        F, _, _, _ = _forward(G, M, self._data)
         return F
 
     def margins(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -741,9 +742,8 @@ class _CoOccurrenceBase(Model):
         tokens, y, _ = sample_cooccurrence(
             int(n_samples), self.L, self.d, rng, exact_fractions=False
         )
-        pair_index = tokens[:, None, :] * self.d + tokens[:, :, None]
         G, M = self._tables(p)
-        F, _, _, _ = _forward(G, M, tokens, pair_index, self._data.sqrt_m)
+        F, _, _, _ = _forward(G, M, _Data(tokens, y, self.d, self.m))
         ell, _ = _logistic_loss_and_g(y * F)
         if return_error:
             return float(ell.mean()), float(np.mean(y * F <= 0))
