@@ -47,8 +47,14 @@ MATH_PAGES = [
 # Waits for MathJax to finish typesetting, then reports what the reader sees.
 _MATH_REPORT_JS = """
 const done = arguments[arguments.length - 1];
-if (!window.MathJax || !MathJax.startup) { done({mathjax: false}); return; }
-MathJax.startup.promise.then(() => {
+const started = Date.now();
+const whenReady = (then) => {  // MathJax's script is deferred: wait for it, up to 40 s
+  if (document.readyState === 'complete' && window.MathJax && MathJax.startup
+      && MathJax.startup.promise) then();
+  else if (Date.now() - started > 40000) done({mathjax: false, state: document.readyState});
+  else setTimeout(() => whenReady(then), 100);
+};
+whenReady(() => MathJax.startup.promise.then(() => {
   const text = (root) => {
     const c = root.cloneNode(true);
     c.querySelectorAll('pre, code, script, style, mjx-container, .highlight')
@@ -68,7 +74,7 @@ MathJax.startup.promise.then(() => {
     empty_svgs: svgs.filter(s => s.getBoundingClientRect().width <= 0).length,
     text: text(body),
   });
-}).catch(err => done({mathjax: true, failed: String(err)}));
+}).catch(err => done({mathjax: true, failed: String(err)})));
 """
 
 # Waits for the document and for every matching image to be decoded, then describes them.
@@ -139,7 +145,7 @@ def test_math_is_typeset(browser, page):
     _open(browser, page)
     report = browser.execute_async_script(_MATH_REPORT_JS)
     _screenshot(browser, page)
-    assert report["mathjax"], f"{page}: MathJax did not load (is _static/mathjax in the build?)"
+    assert report["mathjax"], f"{page}: MathJax did not start within 40 s: {report}"
     assert "failed" not in report, f"{page}: MathJax failed: {report.get('failed')}"
     assert report["sources"] > 0, f"{page}: no mathematics on the page"
     assert not report["untypeset"], f"{page}: math left as source: {report['untypeset'][:3]}"
